@@ -1,0 +1,32 @@
+import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { Inject } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.constants';
+import { TwoPhaseDriver } from '../coordinator/two-phase.driver';
+import { KafkaPublisher } from '../transport/kafka/kafka-publisher';
+
+@ApiTags('health')
+@Controller('health')
+export class HealthController {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly dataSource: DataSource,
+    private readonly publisher: KafkaPublisher,
+    private readonly driver: TwoPhaseDriver,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Liveness and readiness: the decision log and Kafka are reachable' })
+  async health(): Promise<Record<string, unknown>> {
+    const database = await this.dataSource.query('SELECT 1').then(
+      () => 'up',
+      () => 'down',
+    );
+    const kafka = this.publisher.isConnected() ? 'up' : 'down';
+    const body = { status: database === 'up' && kafka === 'up' ? 'ok' : 'degraded', coordinatorId: this.config.coordinatorId, database, kafka, activeTransactions: this.driver.activeCount() };
+    if (body.status !== 'ok') throw new ServiceUnavailableException(body);
+    return body;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The coordinator's configuration, read from the environment once at start and validated
+ * there, so that a bad value stops the process with the variable's name instead of
+ * surfacing later as a strange failure. Nothing else in the coordinator reads process.env.
+ */
+import { hostname } from 'node:os';
+
+export interface AppConfig {
+  readonly port: number;
+  readonly databaseUrl: string;
+  readonly kafkaBrokers: readonly string[];
+  readonly topicPrefix: string;
+  readonly coordinatorId: string;
+  readonly kafkaPartitions: number;
+  readonly kafkaSessionTimeoutMs: number;
+  readonly defaultPrepareTimeoutMs: number;
+  readonly maxPrepareTimeoutMs: number;
+  readonly resendIntervalMs: number;
+  readonly participantTtlMs: number;
+  readonly maxPayloadBytes: number;
+  readonly maxParticipants: number;
+  readonly groupCommitMaxBatch: number;
+  readonly maxWaitMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function required(env: Env, name: string): string {
+  const raw = env[name];
+  if (!raw) throw new ConfigError(name, 'is required');
+  return raw;
+}
+
+function databaseUrl(env: Env): string {
+  const raw = required(env, 'DATABASE_URL');
+  try {
+    const url = new URL(raw);
+    if (!['postgres:', 'postgresql:'].includes(url.protocol)) throw new Error();
+  } catch {
+    throw new ConfigError('DATABASE_URL', `must be a postgres:// URL, got ${JSON.stringify(raw)}`);
+  }
+  return raw;
+}
+
+function kafkaBrokers(env: Env): string[] {
+  const brokers = required(env, 'KAFKA_BROKERS').split(',').map((b) => b.trim()).filter(Boolean);
+  for (const broker of brokers) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(broker)) throw new ConfigError('KAFKA_BROKERS', `must be a comma-separated list of host:port, got ${JSON.stringify(broker)}`);
+  }
+  if (brokers.length === 0) throw new ConfigError('KAFKA_BROKERS', 'is empty');
+  return brokers;
+}
+
+function identifier(env: Env, name: string, fallback: string): string {
+  const value = env[name] || fallback;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(value)) {
+    throw new ConfigError(name, `must be letters, digits, '.', '_' or '-', got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export function loadConfig(env: Env): AppConfig {
+  const defaultPrepareTimeoutMs = integer(env, 'PREPARE_TIMEOUT_MS', 10_000, 10);
+  const maxPrepareTimeoutMs = integer(env, 'MAX_PREPARE_TIMEOUT_MS', 300_000, 10);
+  if (defaultPrepareTimeoutMs > maxPrepareTimeoutMs) {
+    throw new ConfigError('PREPARE_TIMEOUT_MS', `must not exceed MAX_PREPARE_TIMEOUT_MS (${maxPrepareTimeoutMs})`);
+  }
+  return {
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    databaseUrl: databaseUrl(env),
+    kafkaBrokers: kafkaBrokers(env),
+    topicPrefix: identifier(env, 'KAFKA_TOPIC_PREFIX', 'txn'),
+    coordinatorId: identifier(env, 'COORDINATOR_ID', `${hostname().split('.')[0]}-${process.pid}`),
+    kafkaPartitions: integer(env, 'KAFKA_PARTITIONS', 6, 1, 1024),
+    kafkaSessionTimeoutMs: integer(env, 'KAFKA_SESSION_TIMEOUT_MS', 10_000, 1000),
+    defaultPrepareTimeoutMs,
+    maxPrepareTimeoutMs,
+    resendIntervalMs: integer(env, 'RESEND_INTERVAL_MS', 1000, 10),
+    participantTtlMs: integer(env, 'PARTICIPANT_TTL_MS', 5000, 100),
+    maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 65_536, 1),
+    maxParticipants: integer(env, 'MAX_PARTICIPANTS', 32, 1, 1000),
+    groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 256, 1, 10_000),
+    maxWaitMs: integer(env, 'MAX_WAIT_MS', 60_000, 0),
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * What the driver keeps in memory for a transaction it is running: the core's state plus
+ * the facts the core does not need but the wire does (payloads, epoch, trace context).
+ */
+import { CoordinatorState, initialCoordinatorState } from '../protocols/two-phase/coordinator';
+import { TransactionEntity } from '../decision-log/transaction.entity';
+
+export interface ActiveTransaction {
+  state: CoordinatorState;
+  readonly protocol: '2pc';
+  readonly payloads: ReadonlyMap<string, unknown>;
+  readonly timeoutMs: number;
+  readonly epoch: number;
+  readonly traceContext: string | null;
+  readonly timers: Map<string, NodeJS.Timeout>;
+}
+
+/** Rebuilds the core's view of a transaction from its log entry (used at start and on recovery). */
+export function activeFromLog(txn: TransactionEntity): ActiveTransaction {
+  const rms = txn.participants.map((p) => p.name);
+  const base = initialCoordinatorState(txn.id, rms);
+  const tmState = txn.decision === 'COMMIT' ? 'committed' : txn.decision === 'ABORT' ? 'aborted' : 'preparing';
+  return {
+    state: {
+      ...base,
+      tmState,
+      tmPrepared: txn.participants.filter((p) => p.vote === 'YES').map((p) => p.name),
+      acked: txn.participants.filter((p) => p.ackedAt !== null).map((p) => p.name),
+      done: txn.completedAt !== null,
+    },
+    protocol: '2pc',
+    payloads: new Map(txn.participants.map((p) => [p.name, p.payload])),
+    timeoutMs: txn.timeoutMs,
+    epoch: txn.epoch,
+    traceContext: txn.traceContext,
+    timers: new Map(),
+  };
+}

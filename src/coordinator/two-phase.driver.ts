@@ -1,0 +1,209 @@
+/**
+ * Runs the pure 2PC coordinator core against the real world: the decision log in Postgres,
+ * Kafka, and timers. It carries out every step's persist effects, and waits for them to be
+ * durable, before any of the step's messages leave (see protocols/common/effects.ts), and it
+ * feeds one input at a time to each transaction so the core never sees interleaved steps.
+ */
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.constants';
+import { DecisionLogRepository } from '../decision-log/decision-log.repository';
+import { TransactionEntity } from '../decision-log/transaction.entity';
+import { assertNever } from '../protocols/common/assert';
+import { Decision, orderForDurability } from '../protocols/common/effects';
+import { CoordinatorEffect, CoordinatorInput, TmConfig, TmRecord, decisionOf, step } from '../protocols/two-phase/coordinator';
+import { TmToRm } from '../protocols/two-phase/messages';
+import { ParticipantRegistry } from '../registry/participant-registry.service';
+import { Envelope } from '../transport/kafka/envelope';
+import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
+import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
+import { HEADER_TRACEPARENT, Topics } from '../transport/kafka/topics';
+import { ActiveTransaction, activeFromLog } from './active-transaction';
+import { DecisionWaiters } from './decision-waiters';
+import { KeyedSerialQueue } from './keyed-serial-queue';
+
+@Injectable()
+export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(TwoPhaseDriver.name);
+  private readonly active = new Map<string, ActiveTransaction>();
+  private readonly queue = new KeyedSerialQueue();
+  private stopping = false;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(KAFKA_TOPICS) private readonly topics: Topics,
+    private readonly log: DecisionLogRepository,
+    private readonly publisher: KafkaPublisher,
+    private readonly registry: ParticipantRegistry,
+    private readonly waiters: DecisionWaiters,
+  ) {
+    registry.onParticipantDown((rm) => this.participantDown(rm));
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.recover();
+  }
+
+  onApplicationShutdown(): void {
+    this.stopping = true;
+    for (const txn of this.active.values()) for (const timer of txn.timers.values()) clearTimeout(timer);
+  }
+
+  /** Starts a transaction that the API has just logged. */
+  begin(txn: TransactionEntity): Promise<void> {
+    this.active.set(txn.id, activeFromLog(txn));
+    return this.dispatch(txn.id, { type: 'begin' });
+  }
+
+  /** Resumes every unfinished transaction in the log: presumed abort for the undecided. */
+  async recover(): Promise<number> {
+    const unfinished = await this.log.findUnfinished();
+    for (const txn of unfinished) {
+      if (this.active.has(txn.id)) continue;
+      this.active.set(txn.id, activeFromLog(txn));
+      void this.dispatch(txn.id, { type: 'recover' });
+    }
+    if (unfinished.length > 0) this.logger.log(`recovering ${unfinished.length} unfinished transaction(s)`);
+    return unfinished.length;
+  }
+
+  /** An input from a participant. Messages about transactions not running here are answered from the log. */
+  async deliver(txnId: string, input: CoordinatorInput): Promise<void> {
+    if (this.active.has(txnId)) return this.dispatch(txnId, input);
+    if (input.type === 'vote' || input.type === 'query') await this.answerFromLog(txnId, input.rm);
+  }
+
+  isActive(txnId: string): boolean {
+    return this.active.has(txnId);
+  }
+
+  activeCount(): number {
+    return this.active.size;
+  }
+
+  requestAbort(txnId: string, reason: string): Promise<void> {
+    return this.active.has(txnId) ? this.dispatch(txnId, { type: 'abortRequested', reason }) : Promise.resolve();
+  }
+
+  private participantDown(rm: string): void {
+    for (const [txnId, txn] of this.active) {
+      if (txn.state.rms.includes(rm) && decisionOf(txn.state) === undefined) void this.dispatch(txnId, { type: 'participantDown', rm });
+    }
+  }
+
+  private dispatch(txnId: string, input: CoordinatorInput): Promise<void> {
+    return this.queue.run(txnId, () => this.apply(txnId, input)).catch((error: Error) => {
+      this.logger.error(`transaction ${txnId}: ${input.type} failed: ${error.stack ?? error.message}`);
+    });
+  }
+
+  private async apply(txnId: string, input: CoordinatorInput): Promise<void> {
+    const txn = this.active.get(txnId);
+    if (!txn || this.stopping) return;
+    const result = step(txn.state, input, this.tmConfig(txn));
+    const { persists, rest } = orderForDurability<CoordinatorEffect>(result.effects);
+    // The durability rule: every record of this step is in the log before anything below runs.
+    await Promise.all(persists.map((effect) => effect.kind === 'persist' && this.persist(txnId, effect.record)));
+    txn.state = result.state;
+    const outbound: OutboundMessage[] = [];
+    for (const effect of rest) this.carryOut(txn, effect, outbound);
+    await this.publish(txnId, outbound);
+    if (txn.state.done) this.finish(txnId, txn);
+  }
+
+  private carryOut(txn: ActiveTransaction, effect: CoordinatorEffect, outbound: OutboundMessage[]): void {
+    switch (effect.kind) {
+      case 'persist':
+        return;
+      case 'send':
+        outbound.push(this.outbound(txn, effect.to, effect.message));
+        return;
+      case 'setTimer':
+        this.arm(txn, effect.timer, effect.afterMs);
+        return;
+      case 'decide':
+        this.waiters.notify(txn.state.txnId, effect.decision);
+        return;
+      default:
+        assertNever(effect, 'effect');
+    }
+  }
+
+  private async persist(txnId: string, record: TmRecord): Promise<void> {
+    switch (record.type) {
+      case 'vote':
+        return this.log.appendVote(txnId, record.rm, record.vote === 'Prepared' ? 'YES' : 'NO', record.reason);
+      case 'decision': {
+        const logged = await this.log.appendDecision(txnId, record.decision, record.reason);
+        if (logged !== record.decision) throw new Error(`log already holds ${logged}; refusing to act on ${record.decision}`);
+        return;
+      }
+      case 'ack':
+        return this.log.appendAck(txnId, record.rm);
+      case 'complete':
+        return this.log.markComplete(txnId);
+      default:
+        assertNever(record, 'record');
+    }
+  }
+
+  private async publish(txnId: string, outbound: OutboundMessage[]): Promise<void> {
+    try {
+      await this.publisher.publish(outbound);
+    } catch (error) {
+      // Lost prepares end in the prepare timeout; lost decisions are resent by the resend timer.
+      this.logger.warn(`transaction ${txnId}: sending ${outbound.length} message(s) failed: ${(error as Error).message}`);
+    }
+  }
+
+  private outbound(txn: ActiveTransaction, rm: string, message: TmToRm): OutboundMessage {
+    const common = {
+      v: 1 as const,
+      txnId: txn.state.txnId,
+      protocol: txn.protocol,
+      from: this.config.coordinatorId,
+      epoch: txn.epoch,
+      sentAt: new Date().toISOString(),
+    };
+    const envelope: Envelope =
+      message.type === 'Prepare'
+        ? { ...common, type: 'PREPARE', body: { payload: txn.payloads.get(rm) ?? null, timeoutMs: txn.timeoutMs } }
+        : { ...common, type: message.type === 'Commit' ? 'COMMIT' : 'ABORT', body: {} };
+    const headers = txn.traceContext ? { [HEADER_TRACEPARENT]: txn.traceContext } : undefined;
+    return { topic: this.registry.topicOf(rm) ?? this.topics.participant(rm), envelope, headers };
+  }
+
+  private arm(txn: ActiveTransaction, timer: 'prepareTimeout' | 'resend', afterMs: number): void {
+    clearTimeout(txn.timers.get(timer));
+    const handle = setTimeout(() => void this.dispatch(txn.state.txnId, { type: 'timer', timer }), afterMs);
+    handle.unref();
+    txn.timers.set(timer, handle);
+  }
+
+  private finish(txnId: string, txn: ActiveTransaction): void {
+    for (const timer of txn.timers.values()) clearTimeout(timer);
+    this.active.delete(txnId);
+  }
+
+  private tmConfig(txn: ActiveTransaction): TmConfig {
+    return { prepareTimeoutMs: txn.timeoutMs, resendIntervalMs: this.config.resendIntervalMs };
+  }
+
+  private async answerFromLog(txnId: string, rm: string): Promise<void> {
+    const logged = await this.log.findById(txnId);
+    // Presumed abort: a transaction the log does not know was never committed.
+    const decision: Decision | null = logged ? logged.decision : 'ABORT';
+    if (!decision) return;
+    const envelope: Envelope = {
+      v: 1,
+      type: decision,
+      txnId,
+      protocol: '2pc',
+      from: this.config.coordinatorId,
+      epoch: logged?.epoch ?? 0,
+      sentAt: new Date().toISOString(),
+      body: {},
+    };
+    await this.publish(txnId, [{ topic: this.registry.topicOf(rm) ?? this.topics.participant(rm), envelope }]);
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The port through which the coordinator reaches its durable log. Each method is one
+ * protocol fact; none returns before the fact is durable.
+ */
+import { TransactionEntity, TransactionState } from './transaction.entity';
+
+export interface NewTransaction {
+  readonly id: string;
+  readonly protocol: string;
+  readonly participants: readonly { readonly name: string; readonly payload: unknown }[];
+  readonly timeoutMs: number;
+  readonly idempotencyKey: string | null;
+  readonly requestHash: string;
+  readonly ownerId: string;
+  readonly traceContext: string | null;
+}
+
+export type CreateResult =
+  | { readonly created: true; readonly transaction: TransactionEntity }
+  | { readonly created: false; readonly transaction: TransactionEntity };
+
+export interface TransactionFilter {
+  readonly state?: TransactionState;
+  readonly protocol?: string;
+  readonly limit: number;
+}
+
+export abstract class DecisionLogRepository {
+  /** Logs a new transaction; with an idempotency key already used, returns the earlier one. */
+  abstract createTransaction(txn: NewTransaction): Promise<CreateResult>;
+  abstract appendVote(txnId: string, rm: string, vote: 'YES' | 'NO', reason: string | undefined): Promise<void>;
+  /** Forces the decision; returns the decision the log holds (an earlier one wins). */
+  abstract appendDecision(txnId: string, decision: 'COMMIT' | 'ABORT', reason: string): Promise<'COMMIT' | 'ABORT'>;
+  abstract appendAck(txnId: string, rm: string): Promise<void>;
+  abstract markComplete(txnId: string): Promise<void>;
+  abstract findById(id: string): Promise<TransactionEntity | null>;
+  abstract list(filter: TransactionFilter): Promise<TransactionEntity[]>;
+  abstract findUnfinished(): Promise<TransactionEntity[]>;
+}

@@ -1,0 +1,23 @@
+import { Column, Entity, OneToMany, PrimaryColumn } from 'typeorm';
+import { TransactionParticipantEntity } from './transaction-participant.entity';
+
+export type TransactionState = 'PREPARING' | 'COMMITTED' | 'ABORTED';
+
+@Entity({ name: 'transactions' })
+export class TransactionEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Column('text') protocol!: string;
+  @Column('text') state!: TransactionState;
+  @Column('text', { nullable: true }) decision!: 'COMMIT' | 'ABORT' | null;
+  @Column('text', { name: 'decision_reason', nullable: true }) decisionReason!: string | null;
+  @Column('text', { name: 'idempotency_key', nullable: true }) idempotencyKey!: string | null;
+  @Column('text', { name: 'request_hash' }) requestHash!: string;
+  @Column('integer', { name: 'timeout_ms' }) timeoutMs!: number;
+  @Column('text', { name: 'owner_id' }) ownerId!: string;
+  @Column('integer') epoch!: number;
+  @Column('text', { name: 'trace_context', nullable: true }) traceContext!: string | null;
+  @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
+  @Column('timestamptz', { name: 'decided_at', nullable: true }) decidedAt!: Date | null;
+  @Column('timestamptz', { name: 'completed_at', nullable: true }) completedAt!: Date | null;
+  @OneToMany(() => TransactionParticipantEntity, (p) => p.transaction) participants!: TransactionParticipantEntity[];
+}

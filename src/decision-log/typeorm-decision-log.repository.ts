@@ -1,0 +1,127 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { CreateResult, DecisionLogRepository, NewTransaction, TransactionFilter } from './decision-log.repository';
+import { GroupCommitter } from './group-commit';
+import { TransactionEntity } from './transaction.entity';
+
+@Injectable()
+export class TypeOrmDecisionLogRepository extends DecisionLogRepository {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly committer: GroupCommitter,
+  ) {
+    super();
+  }
+
+  async createTransaction(txn: NewTransaction): Promise<CreateResult> {
+    const inserted = await this.committer.submit(async (manager) => {
+      const rows: { id: string }[] = await manager.query(
+        `INSERT INTO transactions (id, protocol, state, idempotency_key, request_hash, timeout_ms, owner_id, trace_context)
+         VALUES ($1, $2, 'PREPARING', $3, $4, $5, $6, $7)
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+        [txn.id, txn.protocol, txn.idempotencyKey, txn.requestHash, txn.timeoutMs, txn.ownerId, txn.traceContext],
+      );
+      if (rows.length === 0) return false;
+      await this.insertParticipants(manager, txn);
+      return true;
+    });
+    if (inserted) return { created: true, transaction: await this.mustFind(txn.id) };
+    const existing = await this.dataSource.getRepository(TransactionEntity).findOne({
+      where: { idempotencyKey: txn.idempotencyKey! },
+      relations: { participants: true },
+    });
+    if (!existing) throw new Error(`idempotency key ${txn.idempotencyKey} conflicted but no transaction holds it`);
+    return { created: false, transaction: sortParticipants(existing) };
+  }
+
+  appendVote(txnId: string, rm: string, vote: 'YES' | 'NO', reason: string | undefined): Promise<void> {
+    return this.committer.submit(async (manager) => {
+      await manager.query(
+        `UPDATE transaction_participants SET vote = $3, vote_reason = $4, voted_at = now()
+         WHERE txn_id = $1 AND name = $2 AND vote IS NULL`,
+        [txnId, rm, vote, reason ?? null],
+      );
+    });
+  }
+
+  appendDecision(txnId: string, decision: 'COMMIT' | 'ABORT', reason: string): Promise<'COMMIT' | 'ABORT'> {
+    return this.committer.submit(async (manager) => {
+      await manager.query(
+        `UPDATE transactions SET decision = $2, decision_reason = $3, decided_at = now(),
+           state = CASE WHEN $2 = 'COMMIT' THEN 'COMMITTED' ELSE 'ABORTED' END
+         WHERE id = $1 AND decision IS NULL`,
+        [txnId, decision, reason],
+      );
+      const rows: { decision: 'COMMIT' | 'ABORT' }[] = await manager.query(`SELECT decision FROM transactions WHERE id = $1`, [txnId]);
+      return rows[0].decision;
+    });
+  }
+
+  appendAck(txnId: string, rm: string): Promise<void> {
+    return this.committer.submit(async (manager) => {
+      await manager.query(
+        `UPDATE transaction_participants SET acked_at = now() WHERE txn_id = $1 AND name = $2 AND acked_at IS NULL`,
+        [txnId, rm],
+      );
+    });
+  }
+
+  markComplete(txnId: string): Promise<void> {
+    return this.committer.submit(async (manager) => {
+      await manager.query(`UPDATE transactions SET completed_at = now() WHERE id = $1 AND completed_at IS NULL`, [txnId]);
+    });
+  }
+
+  async findById(id: string): Promise<TransactionEntity | null> {
+    const found = await this.dataSource.getRepository(TransactionEntity).findOne({ where: { id }, relations: { participants: true } });
+    return found && sortParticipants(found);
+  }
+
+  async list(filter: TransactionFilter): Promise<TransactionEntity[]> {
+    const query = this.dataSource
+      .getRepository(TransactionEntity)
+      .createQueryBuilder('t')
+      .leftJoinAndSelect('t.participants', 'p')
+      .orderBy('t.created_at', 'DESC')
+      .addOrderBy('p.position', 'ASC');
+    if (filter.state) query.andWhere('t.state = :state', { state: filter.state });
+    if (filter.protocol) query.andWhere('t.protocol = :protocol', { protocol: filter.protocol });
+    // Limit transactions, not joined rows.
+    const ids = await query.clone().select('t.id', 'id').addSelect('t.created_at').orderBy('t.created_at', 'DESC').limit(filter.limit).getRawMany<{ id: string }>();
+    if (ids.length === 0) return [];
+    return query.andWhere('t.id IN (:...ids)', { ids: ids.map((r) => r.id) }).getMany();
+  }
+
+  async findUnfinished(): Promise<TransactionEntity[]> {
+    const found = await this.dataSource
+      .getRepository(TransactionEntity)
+      .createQueryBuilder('t')
+      .leftJoinAndSelect('t.participants', 'p')
+      .where('t.completed_at IS NULL')
+      .orderBy('t.created_at', 'ASC')
+      .addOrderBy('p.position', 'ASC')
+      .getMany();
+    return found;
+  }
+
+  private async insertParticipants(manager: EntityManager, txn: NewTransaction): Promise<void> {
+    const values: unknown[] = [];
+    const tuples = txn.participants.map((p, i) => {
+      values.push(txn.id, p.name, i, JSON.stringify(p.payload ?? null));
+      const base = i * 4;
+      return `($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}::jsonb)`;
+    });
+    await manager.query(`INSERT INTO transaction_participants (txn_id, name, position, payload) VALUES ${tuples.join(', ')}`, values);
+  }
+
+  private async mustFind(id: string): Promise<TransactionEntity> {
+    const found = await this.findById(id);
+    if (!found) throw new Error(`transaction ${id} vanished after it was logged`);
+    return found;
+  }
+}
+
+function sortParticipants(txn: TransactionEntity): TransactionEntity {
+  txn.participants?.sort((a, b) => a.position - b.position);
+  return txn;
+}
