@@ -49,7 +49,8 @@ async function bootstrap(config: AppConfig): Promise<void> {
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   await app.startAllMicroservices();
   await app.listen(config.port, '0.0.0.0');
-  logger.log(`coordinator ${config.coordinatorId} listening on port ${config.port}`);
+  const address = app.getHttpServer().address() as { port: number };
+  logger.log(`coordinator ${config.coordinatorId} listening on port ${address.port}`);
 }
 
 function main(): void {

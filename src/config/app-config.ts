@@ -4,6 +4,7 @@
  * surfacing later as a strange failure. Nothing else in the coordinator reads process.env.
  */
 import { hostname } from 'node:os';
+import { FAILPOINTS, Failpoint } from '../common/failpoints';
 
 export interface AppConfig {
   readonly port: number;
@@ -21,6 +22,7 @@ export interface AppConfig {
   readonly maxParticipants: number;
   readonly groupCommitMaxBatch: number;
   readonly maxWaitMs: number;
+  readonly failpoints: readonly Failpoint[];
 }
 
 export class ConfigError extends Error {
@@ -76,6 +78,14 @@ function identifier(env: Env, name: string, fallback: string): string {
   return value;
 }
 
+function failpoints(env: Env): Failpoint[] {
+  const names = (env.FAILPOINTS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  for (const name of names) {
+    if (!(FAILPOINTS as readonly string[]).includes(name)) throw new ConfigError('FAILPOINTS', `names unknown failpoint ${JSON.stringify(name)}; known: ${FAILPOINTS.join(', ')}`);
+  }
+  return names as Failpoint[];
+}
+
 export function loadConfig(env: Env): AppConfig {
   const defaultPrepareTimeoutMs = integer(env, 'PREPARE_TIMEOUT_MS', 10_000, 10);
   const maxPrepareTimeoutMs = integer(env, 'MAX_PREPARE_TIMEOUT_MS', 300_000, 10);
@@ -98,5 +108,6 @@ export function loadConfig(env: Env): AppConfig {
     maxParticipants: integer(env, 'MAX_PARTICIPANTS', 32, 1, 1000),
     groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 256, 1, 10_000),
     maxWaitMs: integer(env, 'MAX_WAIT_MS', 60_000, 0),
+    failpoints: failpoints(env),
   };
 }

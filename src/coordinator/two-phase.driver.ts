@@ -5,6 +5,7 @@
  * feeds one input at a time to each transaction so the core never sees interleaved steps.
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Failpoints } from '../common/failpoints';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
 import { DecisionLogRepository } from '../decision-log/decision-log.repository';
@@ -28,6 +29,7 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
   private readonly active = new Map<string, ActiveTransaction>();
   private readonly queue = new KeyedSerialQueue();
   private stopping = false;
+  private readonly failpoints: Failpoints;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -37,6 +39,7 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
     private readonly registry: ParticipantRegistry,
     private readonly waiters: DecisionWaiters,
   ) {
+    this.failpoints = new Failpoints(config.failpoints);
     registry.onParticipantDown((rm) => this.participantDown(rm));
   }
 
@@ -105,9 +108,11 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
     // The durability rule: every record of this step is in the log before anything below runs.
     await Promise.all(persists.map((effect) => effect.kind === 'persist' && this.persist(txnId, effect.record)));
     txn.state = result.state;
+    if (persists.some((e) => e.kind === 'persist' && e.record.type === 'decision')) await this.failpoints.reach('after-decision-logged', txnId);
     const outbound: OutboundMessage[] = [];
     for (const effect of rest) this.carryOut(txn, effect, outbound);
     await this.publish(txnId, outbound);
+    if (input.type === 'begin') await this.failpoints.reach('after-prepare-sent', txnId);
     if (txn.state.done) this.finish(txnId, txn);
   }
 

@@ -1,0 +1,121 @@
+/**
+ * A whole deployment for one end-to-end test file: a coordinator and the three example
+ * services as separate processes, each with its own database, on the real Postgres and
+ * Kafka, isolated from other test files by a topic prefix and database names of their own.
+ */
+import { Client } from 'pg';
+import { freshDatabase, kafkaBrokers, uniqueSuffix } from './infra';
+import { ManagedProcess, startNodeProcess, waitUntil } from './processes';
+
+export const SERVICES = ['inventory', 'payments', 'orders'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export interface ApiResponse<T = any> {
+  readonly status: number;
+  readonly body: T;
+}
+
+export interface ClusterOptions {
+  readonly inventorySeed?: string;
+  readonly paymentsSeed?: string;
+  readonly coordinatorEnv?: Record<string, string>;
+  /** Which example services to start; all three unless given. */
+  readonly services?: readonly ServiceName[];
+  /** Topic prefix and database name prefix; unique per instance unless given. */
+  readonly prefix?: string;
+  /** HTTP port of the coordinator; any free port unless given. */
+  readonly port?: number;
+}
+
+export class Cluster {
+  readonly prefix: string;
+  readonly databases = {} as Record<'coordinator' | ServiceName, string>;
+  coordinator: ManagedProcess | undefined;
+  baseUrl = '';
+  readonly services = new Map<ServiceName, ManagedProcess>();
+  private restarts = 0;
+
+  constructor(readonly options: ClusterOptions = {}) {
+    this.prefix = options.prefix ?? `t${uniqueSuffix()}`;
+  }
+
+  async start(): Promise<void> {
+    for (const name of ['coordinator', ...SERVICES] as const) this.databases[name] = await freshDatabase(`${this.prefix}_${name}`);
+    await this.startCoordinator(this.options.coordinatorEnv);
+    for (const name of this.options.services ?? SERVICES) await this.startService(name);
+  }
+
+  async startCoordinator(extraEnv: Record<string, string> = {}): Promise<ManagedProcess> {
+    const coordinator = startNodeProcess(`${this.prefix}-coordinator-${this.restarts++}`, 'src/main.js', {
+      PORT: String(this.options.port ?? 0),
+      DATABASE_URL: this.databases.coordinator,
+      KAFKA_BROKERS: kafkaBrokers().join(','),
+      KAFKA_TOPIC_PREFIX: this.prefix,
+      COORDINATOR_ID: 'coordinator-1',
+      KAFKA_SESSION_TIMEOUT_MS: '3000',
+      RESEND_INTERVAL_MS: '500',
+      PARTICIPANT_TTL_MS: '4000',
+      ...extraEnv,
+    });
+    this.coordinator = coordinator;
+    const [, port] = await coordinator.waitForOutput(/listening on port (\d+)/, 90_000);
+    this.baseUrl = `http://127.0.0.1:${port}`;
+    await waitUntil('coordinator health', async () => (await this.api('GET', '/health')).status === 200);
+    return coordinator;
+  }
+
+  async startService(name: ServiceName): Promise<ManagedProcess> {
+    const service = startNodeProcess(`${this.prefix}-${name}-${this.restarts++}`, `examples/${name}/main.js`, {
+      DATABASE_URL: this.databases[name],
+      KAFKA_BROKERS: kafkaBrokers().join(','),
+      KAFKA_TOPIC_PREFIX: this.prefix,
+      PARTICIPANT_NAME: name,
+      INVENTORY_SEED: this.options.inventorySeed ?? 'sku-1:100,sku-2:5',
+      PAYMENTS_SEED: this.options.paymentsSeed ?? 'acct-1:100000,acct-2:100',
+      KAFKA_SESSION_TIMEOUT_MS: '3000',
+      ANNOUNCE_INTERVAL_MS: '500',
+    });
+    this.services.set(name, service);
+    await this.waitForLive(name);
+    return service;
+  }
+
+  async waitForLive(name: string): Promise<void> {
+    await waitUntil(`${name} to announce itself`, async () => {
+      const { body } = await this.api<{ name: string; live: boolean }[]>('GET', '/v1/participants');
+      return body.some((p) => p.name === name && p.live);
+    }, 60_000);
+  }
+
+  async api<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    const response = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // Not JSON: keep the text.
+    }
+    return { status: response.status, body: parsed as T };
+  }
+
+  /** Runs a query against one service's own database. */
+  async query<T = any>(name: ServiceName | 'coordinator', sql: string, params: unknown[] = []): Promise<T[]> {
+    const client = new Client({ connectionString: this.databases[name] });
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.services.values()].map((s) => s.stop()));
+    await this.coordinator?.stop();
+  }
+}
