@@ -80,6 +80,27 @@ describe('two-phase commit with participants on the wire', () => {
     expect(completed.participants.map((p: { vote: string; acked: boolean }) => [p.vote, p.acked])).toEqual([['YES', true], ['YES', true]]);
   });
 
+  it('forces the decision to the log before any participant hears it', async () => {
+    const decisionsSeenInLog: (string | null)[] = [];
+    const delta = new FakeParticipant('delta', cluster.prefix, {
+      autoAck: true,
+      onMessage: async (e) => {
+        if (e.type !== 'COMMIT' && e.type !== 'ABORT') return;
+        const [row] = await cluster.query('coordinator', 'SELECT decision FROM transactions WHERE id = $1', [e.txnId]);
+        decisionsSeenInLog.push(row.decision);
+      },
+    });
+    await delta.start();
+    await cluster.waitForLive('delta');
+    for (const vote of ['YES', 'NO'] as const) {
+      const { body } = await create({ protocol: '2pc', participants: [{ name: 'alpha' }, { name: 'delta' }] });
+      await Promise.all([alpha.vote(body.id, 'YES'), delta.vote(body.id, vote)]);
+      await delta.next(vote === 'YES' ? 'COMMIT' : 'ABORT', body.id);
+    }
+    expect(decisionsSeenInLog).toEqual(['COMMIT', 'ABORT']);
+    await delta.stop();
+  });
+
   it('aborts on a NO vote and tells every participant', async () => {
     const { body } = await create(twoParticipants());
     await alpha.next('PREPARE', body.id);

@@ -11,6 +11,8 @@ import { kafkaBrokers } from './infra';
 
 export interface FakeParticipantOptions {
   readonly autoAck?: boolean;
+  /** Runs on every message as it arrives, before anything else sees it. */
+  readonly onMessage?: (envelope: Envelope) => Promise<void>;
 }
 
 export class FakeParticipant {
@@ -44,6 +46,7 @@ export class FakeParticipant {
       eachMessage: async ({ message }) => {
         const parsed = parseEnvelope(message.value);
         if (!parsed.ok) return;
+        await this.options.onMessage?.(parsed.envelope);
         this.received.push(parsed.envelope);
         for (const waiter of [...this.waiters]) {
           if (waiter.predicate(parsed.envelope)) {

@@ -1,0 +1,4 @@
+CREATE DATABASE coordinator;
+CREATE DATABASE inventory;
+CREATE DATABASE payments;
+CREATE DATABASE orders;
