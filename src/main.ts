@@ -34,7 +34,9 @@ async function bootstrap(config: AppConfig): Promise<void> {
             heartbeatInterval: Math.max(100, Math.floor(config.kafkaSessionTimeoutMs / 5)),
             maxWaitTimeInMs: 20,
           },
-          subscribe: { fromBeginning: false },
+          // A new consumer group must not skip replies sent before it first joined; every
+          // handler is idempotent, so reading old messages again is harmless.
+          subscribe: { fromBeginning: true },
           postfixId: '',
         },
         config.topicPrefix,
@@ -47,6 +49,8 @@ async function bootstrap(config: AppConfig): Promise<void> {
     new DocumentBuilder().setTitle('Transaction coordinator').setDescription('2PC over Kafka with a durable decision log').setVersion('1').build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+  // Module init creates the topics the consumer is about to subscribe to.
+  await app.init();
   await app.startAllMicroservices();
   await app.listen(config.port, '0.0.0.0');
   const address = app.getHttpServer().address() as { port: number };

@@ -12,7 +12,7 @@ import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { assertNever } from '../protocols/common/assert';
 import { Decision, orderForDurability } from '../protocols/common/effects';
-import { CoordinatorEffect, CoordinatorInput, TmConfig, TmRecord, decisionOf, step } from '../protocols/two-phase/coordinator';
+import { CoordinatorEffect, CoordinatorInput, TmConfig, TmRecord, decisionOf, initialCoordinatorState, step } from '../protocols/two-phase/coordinator';
 import { TmToRm } from '../protocols/two-phase/messages';
 import { ParticipantRegistry } from '../registry/participant-registry.service';
 import { Envelope } from '../transport/kafka/envelope';
@@ -54,7 +54,10 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
 
   /** Starts a transaction that the API has just logged. */
   begin(txn: TransactionEntity): Promise<void> {
-    this.active.set(txn.id, activeFromLog(txn));
+    const active = activeFromLog(txn);
+    // A new transaction starts from the core's initial state; `begin` sends the prepares.
+    active.state = initialCoordinatorState(txn.id, active.state.rms);
+    this.active.set(txn.id, active);
     return this.dispatch(txn.id, { type: 'begin' });
   }
 

@@ -78,18 +78,21 @@ export class TypeOrmDecisionLogRepository extends DecisionLogRepository {
   }
 
   async list(filter: TransactionFilter): Promise<TransactionEntity[]> {
-    const query = this.dataSource
+    // Pick the page of transactions first, then load their participants: a LIMIT over the
+    // joined rows would count participants, not transactions.
+    const page = this.dataSource.getRepository(TransactionEntity).createQueryBuilder('t').select('t.id', 'id').orderBy('t.created_at', 'DESC').limit(filter.limit);
+    if (filter.state) page.andWhere('t.state = :state', { state: filter.state });
+    if (filter.protocol) page.andWhere('t.protocol = :protocol', { protocol: filter.protocol });
+    const ids = (await page.getRawMany<{ id: string }>()).map((r) => r.id);
+    if (ids.length === 0) return [];
+    return this.dataSource
       .getRepository(TransactionEntity)
       .createQueryBuilder('t')
       .leftJoinAndSelect('t.participants', 'p')
+      .where('t.id IN (:...ids)', { ids })
       .orderBy('t.created_at', 'DESC')
-      .addOrderBy('p.position', 'ASC');
-    if (filter.state) query.andWhere('t.state = :state', { state: filter.state });
-    if (filter.protocol) query.andWhere('t.protocol = :protocol', { protocol: filter.protocol });
-    // Limit transactions, not joined rows.
-    const ids = await query.clone().select('t.id', 'id').addSelect('t.created_at').orderBy('t.created_at', 'DESC').limit(filter.limit).getRawMany<{ id: string }>();
-    if (ids.length === 0) return [];
-    return query.andWhere('t.id IN (:...ids)', { ids: ids.map((r) => r.id) }).getMany();
+      .addOrderBy('p.position', 'ASC')
+      .getMany();
   }
 
   async findUnfinished(): Promise<TransactionEntity[]> {

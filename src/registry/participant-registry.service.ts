@@ -53,16 +53,22 @@ export class ParticipantRegistry implements OnModuleInit, OnApplicationShutdown 
     this.listeners.push(listener);
   }
 
-  async recordAnnouncement(body: AnnounceBody): Promise<void> {
+  /**
+   * Records an announcement as seen when it was sent (never later than now), so a replayed
+   * old announcement cannot make a participant that has since died look alive.
+   */
+  async recordAnnouncement(body: AnnounceBody, sentAt: string): Promise<void> {
+    const sent = Date.parse(sentAt);
+    const seenAt = new Date(Number.isNaN(sent) ? Date.now() : Math.min(sent, Date.now()));
     const rows: ParticipantRegistrationEntity[] = await this.dataSource.query(
       `INSERT INTO participants AS p (name, protocols, topic, instance_id, last_seen_at)
-       VALUES ($1, $2, $3, $4, now())
-       ON CONFLICT (name) DO UPDATE SET protocols = $2, topic = $3, instance_id = $4, last_seen_at = now()
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (name) DO UPDATE SET protocols = $2, topic = $3, instance_id = $4, last_seen_at = GREATEST(p.last_seen_at, $5)
        RETURNING name, protocols, topic, instance_id AS "instanceId", first_seen_at AS "firstSeenAt", last_seen_at AS "lastSeenAt"`,
-      [body.name, body.protocols, body.topic, body.instanceId],
+      [body.name, body.protocols, body.topic, body.instanceId, seenAt],
     );
     const row = rows[0];
-    if (this.reportedDown.delete(row.name)) this.logger.log(`participant ${row.name} is announcing again`);
+    if (this.isLive(row) && this.reportedDown.delete(row.name)) this.logger.log(`participant ${row.name} is announcing again`);
     this.cache.set(row.name, row);
   }
 

@@ -33,7 +33,7 @@ export class CoordinatorMessagesController {
   @EventPattern(PARTICIPANTS_PATTERN)
   async onAnnouncement(@Payload() value: unknown, @Ctx() context: KafkaContext): Promise<void> {
     const envelope = await this.accept(value, context, ['ANNOUNCE']);
-    if (envelope?.type === 'ANNOUNCE') await this.registry.recordAnnouncement(envelope.body);
+    if (envelope?.type === 'ANNOUNCE') await this.registry.recordAnnouncement(envelope.body, envelope.sentAt);
   }
 
   private async accept(value: unknown, context: KafkaContext, types: readonly Envelope['type'][]): Promise<Envelope | undefined> {

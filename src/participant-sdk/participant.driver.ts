@@ -1,0 +1,237 @@
+/**
+ * Runs the pure 2PC resource-manager core (protocols/two-phase/participant.ts) against the
+ * service's database, its handlers and Kafka. Each step runs inside one database transaction
+ * holding the transaction's log row lock: the core's persist effects, the service's handler
+ * writes and the row change commit together, and only then do the step's messages leave
+ * (the durability rule of protocols/common/effects.ts). Inputs for one transaction are fed
+ * one at a time, so the core never sees interleaved steps.
+ */
+import { assertNever } from '../protocols/common/assert';
+import { Decision } from '../protocols/common/effects';
+import { RmToTm } from '../protocols/two-phase/messages';
+import { ParticipantEffect, ParticipantInput, ParticipantState, RmConfig, RmState, step } from '../protocols/two-phase/participant';
+import { KeyedSerialQueue } from './keyed-serial-queue';
+import { LockedLogRow, ParticipantLog } from './participant-log.repository';
+import { ParticipantHandlers, ParticipantLogger, PrepareVerdict, TransactionContext } from './participant-sdk.types';
+
+/** An order from the coordinator, already parsed from its envelope. */
+export type CoordinatorOrder =
+  | { readonly type: 'PREPARE'; readonly txnId: string; readonly epoch: number; readonly payload: unknown; readonly timeoutMs: number; readonly traceparent?: string }
+  | { readonly type: 'COMMIT' | 'ABORT'; readonly txnId: string; readonly epoch: number; readonly traceparent?: string };
+
+/** A message for the coordinator, ready to be wrapped in an envelope. */
+export type ParticipantReply =
+  | { readonly type: 'VOTE'; readonly txnId: string; readonly epoch: number; readonly traceparent?: string; readonly body: { vote: 'YES' | 'NO'; reason?: string } }
+  | { readonly type: 'ACK'; readonly txnId: string; readonly epoch: number; readonly traceparent?: string; readonly body: { outcome: Decision } }
+  | { readonly type: 'QUERY'; readonly txnId: string; readonly epoch: number; readonly traceparent?: string; readonly body: Record<string, never> };
+
+export interface ParticipantDriverOptions {
+  readonly name: string;
+  readonly handlers: ParticipantHandlers;
+  readonly log: ParticipantLog;
+  /** Sends replies; resolves once the broker has them. */
+  readonly publish: (replies: readonly ParticipantReply[]) => Promise<void>;
+  readonly queryIntervalMs: number;
+  readonly logger: ParticipantLogger;
+}
+
+interface OrderContext {
+  readonly epoch?: number;
+  readonly payload?: unknown;
+  readonly timeoutMs?: number;
+  readonly traceparent?: string;
+}
+
+interface StepOutcome {
+  readonly state: RmState;
+  readonly replies: ParticipantReply[];
+  readonly queryAfterMs?: number;
+}
+
+type QueuedEffect = { readonly effect: ParticipantEffect; readonly from: RmState };
+
+export class ParticipantDriver {
+  private readonly queue = new KeyedSerialQueue();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly config: RmConfig;
+  private stopping = false;
+
+  constructor(private readonly options: ParticipantDriverOptions) {
+    this.config = { queryIntervalMs: options.queryIntervalMs };
+  }
+
+  /** Feeds an order from the coordinator; resolves when it has been handled (or failed and was logged). */
+  deliver(order: CoordinatorOrder): Promise<void> {
+    const input: ParticipantInput = order.type === 'PREPARE' ? { type: 'prepare' } : { type: order.type === 'COMMIT' ? 'commit' : 'abort' };
+    const context: OrderContext =
+      order.type === 'PREPARE'
+        ? { epoch: order.epoch, payload: order.payload, timeoutMs: order.timeoutMs, traceparent: order.traceparent }
+        : { epoch: order.epoch, traceparent: order.traceparent };
+    return this.dispatch(order.txnId, input, context);
+  }
+
+  /** Starts asking the coordinator about every transaction left in doubt by an earlier run. */
+  async recover(): Promise<number> {
+    const inDoubt = await this.options.log.findInDoubt();
+    for (const txnId of inDoubt) void this.dispatch(txnId, { type: 'recover' }, {});
+    if (inDoubt.length > 0) this.options.logger.info(`recovering ${inDoubt.length} in-doubt transaction(s): asking the coordinator`);
+    return inDoubt.length;
+  }
+
+  /** Stops timers and waits for the steps already running. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    await this.queue.idle();
+  }
+
+  private dispatch(txnId: string, input: ParticipantInput, context: OrderContext): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return this.queue.run(txnId, () => this.apply(txnId, input, context));
+  }
+
+  private async apply(txnId: string, input: ParticipantInput, context: OrderContext): Promise<void> {
+    let outcome: StepOutcome | undefined;
+    try {
+      outcome = await this.options.log.withLockedRow(txnId, (locked) => this.stepLocked(locked, input, context));
+    } catch (error) {
+      // Nothing was committed and nothing was sent. The coordinator resends its orders; asking
+      // it again makes the participant retry on its own as well.
+      this.options.logger.error(`transaction ${txnId}: ${input.type} failed and was rolled back, will retry: ${errorMessage(error)}`);
+      if (input.type !== 'prepare') this.arm(txnId, this.options.queryIntervalMs);
+      return;
+    }
+    if (!outcome) return;
+    if (outcome.replies.length > 0) {
+      try {
+        await this.options.publish(outcome.replies);
+      } catch (error) {
+        // Durable state is already right; a lost reply is recovered by the coordinator's resend or our next QUERY.
+        this.options.logger.warn(`transaction ${txnId}: sending ${outcome.replies.map((r) => r.type).join(', ')} failed: ${errorMessage(error)}`);
+      }
+    }
+    if (outcome.state === 'committed' || outcome.state === 'aborted') this.disarm(txnId);
+    else if (outcome.queryAfterMs !== undefined) this.arm(txnId, outcome.queryAfterMs);
+  }
+
+  private async stepLocked(locked: LockedLogRow, input: ParticipantInput, context: OrderContext): Promise<StepOutcome | undefined> {
+    const row = locked.row;
+    const isNew = row.rmState === 'working';
+    if (context.epoch !== undefined && !isNew && context.epoch < row.epoch) {
+      this.options.logger.debug?.(`transaction ${row.txnId}: ignoring ${input.type} from stale epoch ${context.epoch} < ${row.epoch}`);
+      return undefined;
+    }
+    const epoch = Math.max(row.epoch, context.epoch ?? 0);
+    const traceContext = context.traceparent ?? row.traceContext;
+    const payload = context.payload !== undefined && (isNew || row.payload === null) ? context.payload : row.payload;
+    if (epoch !== row.epoch && !isNew) await locked.update({ epoch });
+
+    let state: ParticipantState = { txnId: row.txnId, rm: this.options.name, rmState: row.rmState };
+    const first = step(state, input, this.config);
+    const pending: QueuedEffect[] = first.effects.map((effect) => ({ effect, from: state.rmState }));
+    state = first.state;
+    const messages: RmToTm[] = [];
+    let queryAfterMs: number | undefined;
+    const ctx: TransactionContext = { txnId: row.txnId, payload, db: locked.client };
+
+    for (let i = 0; i < pending.length; i++) {
+      const { effect, from } = pending[i];
+      switch (effect.kind) {
+        case 'runPrepare': {
+          const verdict = await this.runPrepare(ctx);
+          const next = step(state, verdict.vote === 'YES' ? { type: 'localVote', vote: 'Prepared' } : { type: 'localVote', vote: 'Aborted', reason: verdict.reason }, this.config);
+          pending.push(...next.effects.map((e) => ({ effect: e, from: state.rmState })));
+          state = next.state;
+          // An in-doubt participant asks on its own if the decision does not come in time.
+          if (state.rmState === 'prepared') queryAfterMs = Math.max(context.timeoutMs ?? 0, 0) + this.options.queryIntervalMs;
+          break;
+        }
+        case 'persist': {
+          const record = effect.record;
+          const reason = record.type === 'aborted' ? (record.reason ?? null) : null;
+          await locked.update({ rmState: record.type, epoch, payload, reason, traceContext });
+          break;
+        }
+        case 'decide':
+          // Only prepared work has anything to finish or undo; a NO vote already rolled its work back.
+          if (from === 'prepared') await this.runDecision(effect.decision, ctx);
+          break;
+        case 'send':
+          messages.push(effect.message);
+          break;
+        case 'setTimer':
+          queryAfterMs = effect.afterMs;
+          break;
+        default:
+          assertNever(effect, 'participant effect');
+      }
+    }
+    const replies = messages.map((message) => this.toReply(message, state.rmState, epoch, traceContext ?? undefined));
+    return { state: state.rmState, replies, queryAfterMs };
+  }
+
+  private async runPrepare(ctx: TransactionContext): Promise<PrepareVerdict> {
+    await ctx.db.query('SAVEPOINT participant_prepare');
+    let verdict: PrepareVerdict;
+    try {
+      verdict = normaliseVerdict(await this.options.handlers.prepare(ctx));
+    } catch (error) {
+      verdict = { vote: 'NO', reason: errorMessage(error) };
+    }
+    // A NO vote leaves no trace of the handler's work: abort is never called for it.
+    await ctx.db.query(verdict.vote === 'YES' ? 'RELEASE SAVEPOINT participant_prepare' : 'ROLLBACK TO SAVEPOINT participant_prepare');
+    if (verdict.vote === 'NO') this.options.logger.info(`transaction ${ctx.txnId}: voting NO: ${verdict.reason}`);
+    return verdict;
+  }
+
+  private async runDecision(decision: Decision, ctx: TransactionContext): Promise<void> {
+    if (decision === 'COMMIT') await this.options.handlers.commit(ctx);
+    else await this.options.handlers.abort(ctx);
+  }
+
+  private toReply(message: RmToTm, rmState: RmState, epoch: number, traceparent: string | undefined): ParticipantReply {
+    const common = { txnId: message.txnId, epoch, ...(traceparent ? { traceparent } : {}) };
+    switch (message.type) {
+      case 'Vote':
+        return {
+          ...common,
+          type: 'VOTE',
+          body: message.vote === 'Prepared' ? { vote: 'YES' } : { vote: 'NO', reason: message.reason ?? 'aborted' },
+        };
+      case 'Ack':
+        return { ...common, type: 'ACK', body: { outcome: rmState === 'committed' ? 'COMMIT' : 'ABORT' } };
+      case 'Query':
+        return { ...common, type: 'QUERY', body: {} };
+      default:
+        return assertNever(message, 'participant message');
+    }
+  }
+
+  private arm(txnId: string, afterMs: number): void {
+    if (this.stopping) return;
+    clearTimeout(this.timers.get(txnId));
+    const timer = setTimeout(() => {
+      this.timers.delete(txnId);
+      void this.dispatch(txnId, { type: 'timer', timer: 'query' }, {});
+    }, afterMs);
+    timer.unref();
+    this.timers.set(txnId, timer);
+  }
+
+  private disarm(txnId: string): void {
+    clearTimeout(this.timers.get(txnId));
+    this.timers.delete(txnId);
+  }
+}
+
+function normaliseVerdict(verdict: unknown): PrepareVerdict {
+  const value = verdict as Partial<{ vote: unknown; reason: unknown }> | null | undefined;
+  if (value?.vote === 'YES') return { vote: 'YES' };
+  if (value?.vote === 'NO') return { vote: 'NO', reason: typeof value.reason === 'string' && value.reason ? value.reason : 'no reason given' };
+  return { vote: 'NO', reason: 'prepare handler returned no verdict' };
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
