@@ -4,10 +4,21 @@
  * failing test can be read afterwards, and killed with real signals.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
-const ROOT = resolve(__dirname, '../..');
+/** The repository root, whether this file runs from test/support or from dist/test/support. */
+function repositoryRoot(start: string): string {
+  let dir = start;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${start}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+const ROOT = repositoryRoot(__dirname);
 const LOG_DIR = join(ROOT, '.local', 'logs', 'tests');
 
 export class ManagedProcess {
