@@ -37,6 +37,8 @@ async function bootstrap(config: AppConfig): Promise<void> {
           // A new consumer group must not skip replies sent before it first joined; every
           // handler is idempotent, so reading old messages again is harmless.
           subscribe: { fromBeginning: true },
+          // Messages of one transaction share a key and so a partition; partitions are independent.
+          run: { partitionsConsumedConcurrently: config.kafkaPartitions },
           postfixId: '',
         },
         config.topicPrefix,

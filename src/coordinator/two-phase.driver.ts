@@ -74,9 +74,9 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /** An input from a participant. Messages about transactions not running here are answered from the log. */
-  async deliver(txnId: string, input: CoordinatorInput): Promise<void> {
+  async deliver(txnId: string, input: CoordinatorInput, senderEpoch: number): Promise<void> {
     if (this.active.has(txnId)) return this.dispatch(txnId, input);
-    if (input.type === 'vote' || input.type === 'query') await this.answerFromLog(txnId, input.rm);
+    if (input.type === 'vote' || input.type === 'query') await this.answerFromLog(txnId, input.rm, senderEpoch);
   }
 
   isActive(txnId: string): boolean {
@@ -197,7 +197,7 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
     return { prepareTimeoutMs: txn.timeoutMs, resendIntervalMs: this.config.resendIntervalMs };
   }
 
-  private async answerFromLog(txnId: string, rm: string): Promise<void> {
+  private async answerFromLog(txnId: string, rm: string, senderEpoch: number): Promise<void> {
     const logged = await this.log.findById(txnId);
     // Presumed abort: a transaction the log does not know was never committed.
     const decision: Decision | null = logged ? logged.decision : 'ABORT';
@@ -208,7 +208,8 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
       txnId,
       protocol: '2pc',
       from: this.config.coordinatorId,
-      epoch: logged?.epoch ?? 0,
+      // For a transaction the log never knew, echo the asker's epoch so it does not fence us out.
+      epoch: logged?.epoch ?? senderEpoch,
       sentAt: new Date().toISOString(),
       body: {},
     };

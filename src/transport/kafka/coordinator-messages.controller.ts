@@ -27,7 +27,7 @@ export class CoordinatorMessagesController {
     const envelope = await this.accept(value, context, ['VOTE', 'ACK', 'QUERY']);
     if (!envelope) return;
     const input = toCoordinatorInput(envelope);
-    if (input) await this.driver.deliver(envelope.txnId, input);
+    if (input) await this.driver.deliver(envelope.txnId, input, envelope.epoch);
   }
 
   @EventPattern(PARTICIPANTS_PATTERN)
