@@ -21,7 +21,7 @@ import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
 import { HEADER_TRACEPARENT, Topics } from '../transport/kafka/topics';
 import { ActiveTransaction, activeFromLog } from './active-transaction';
 import { DecisionWaiters } from './decision-waiters';
-import { KeyedSerialQueue } from './keyed-serial-queue';
+import { KeyedSerialQueue } from '../common/keyed-serial-queue';
 
 @Injectable()
 export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShutdown {

@@ -10,7 +10,7 @@ import { assertNever } from '../protocols/common/assert';
 import { Decision } from '../protocols/common/effects';
 import { RmToTm } from '../protocols/two-phase/messages';
 import { ParticipantEffect, ParticipantInput, ParticipantState, RmConfig, RmState, step } from '../protocols/two-phase/participant';
-import { KeyedSerialQueue } from './keyed-serial-queue';
+import { KeyedSerialQueue } from '../common/keyed-serial-queue';
 import { LockedLogRow, ParticipantLog } from './participant-log.repository';
 import { ParticipantHandlers, ParticipantLogger, PrepareVerdict, TransactionContext } from './participant-sdk.types';
 

@@ -1,7 +1,7 @@
 /**
  * Runs tasks one at a time per key (a transaction id), in arrival order; different keys run
- * concurrently. The SDK ships on its own, so it keeps its own copy rather than reaching into
- * the coordinator.
+ * concurrently. Both the coordinator driver and the participant SDK feed their protocol cores
+ * through one of these, so a core never sees two inputs of one transaction at once.
  */
 export class KeyedSerialQueue {
   private readonly tails = new Map<string, Promise<unknown>>();
