@@ -12,6 +12,7 @@ export interface ActiveTransaction {
   readonly timeoutMs: number;
   readonly epoch: number;
   readonly traceContext: string | null;
+  readonly startedAt: number;
   readonly timers: Map<string, NodeJS.Timeout>;
 }
 
@@ -33,6 +34,7 @@ export function activeFromLog(txn: TransactionEntity): ActiveTransaction {
     timeoutMs: txn.timeoutMs,
     epoch: txn.epoch,
     traceContext: txn.traceContext,
+    startedAt: new Date(txn.createdAt).getTime(),
     timers: new Map(),
   };
 }

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { DecisionLogModule } from '../decision-log/decision-log.module';
 import { RegistryModule } from '../registry/registry.module';
 import { CoordinatorMessagesController } from '../transport/kafka/coordinator-messages.controller';
+import { TransactionEvents } from '../telemetry/transaction-events';
 import { DecisionWaiters } from './decision-waiters';
 import { TransactionsService } from './transactions.service';
 import { TwoPhaseDriver } from './two-phase.driver';
@@ -9,7 +10,7 @@ import { TwoPhaseDriver } from './two-phase.driver';
 @Module({
   imports: [DecisionLogModule, RegistryModule],
   controllers: [CoordinatorMessagesController],
-  providers: [TwoPhaseDriver, DecisionWaiters, TransactionsService],
-  exports: [TwoPhaseDriver, TransactionsService, DecisionWaiters, DecisionLogModule, RegistryModule],
+  providers: [TwoPhaseDriver, DecisionWaiters, TransactionsService, TransactionEvents],
+  exports: [TwoPhaseDriver, TransactionsService, TransactionEvents, DecisionWaiters, DecisionLogModule, RegistryModule],
 })
 export class CoordinatorModule {}

@@ -19,9 +19,12 @@ import { Envelope } from '../transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
 import { HEADER_TRACEPARENT, Topics } from '../transport/kafka/topics';
+import { TransactionEvent, TransactionEvents } from '../telemetry/transaction-events';
 import { ActiveTransaction, activeFromLog } from './active-transaction';
 import { DecisionWaiters } from './decision-waiters';
 import { KeyedSerialQueue } from '../common/keyed-serial-queue';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 @Injectable()
 export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -38,6 +41,7 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
     private readonly publisher: KafkaPublisher,
     private readonly registry: ParticipantRegistry,
     private readonly waiters: DecisionWaiters,
+    private readonly events: TransactionEvents,
   ) {
     this.failpoints = new Failpoints(config.failpoints);
     registry.onParticipantDown((rm) => this.participantDown(rm));
@@ -112,10 +116,15 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
     await Promise.all(persists.map((effect) => effect.kind === 'persist' && this.persist(txnId, effect.record)));
     txn.state = result.state;
     if (persists.some((e) => e.kind === 'persist' && e.record.type === 'decision')) await this.failpoints.reach('after-decision-logged', txnId);
+    for (const effect of persists) if (effect.kind === 'persist') this.emitPersisted(txn, effect.record);
     const outbound: OutboundMessage[] = [];
     for (const effect of rest) this.carryOut(txn, effect, outbound);
     await this.publish(txnId, outbound);
-    if (input.type === 'begin') await this.failpoints.reach('after-prepare-sent', txnId);
+    if (input.type === 'begin') {
+      this.emit(txn, { type: 'prepareSent', participants: txn.state.rms });
+      await this.failpoints.reach('after-prepare-sent', txnId);
+    }
+    if (input.type === 'recover') this.emit(txn, { type: 'recovered', decided: decisionOf(txn.state) !== undefined });
     if (txn.state.done) this.finish(txnId, txn);
   }
 
@@ -134,6 +143,25 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
         return;
       default:
         assertNever(effect, 'effect');
+    }
+  }
+
+  private emit(txn: ActiveTransaction, event: DistributiveOmit<TransactionEvent, 'txnId' | 'protocol' | 'at' | 'startedAt'>): void {
+    this.events.emit({ ...event, txnId: txn.state.txnId, protocol: txn.protocol, at: Date.now(), startedAt: txn.startedAt } as TransactionEvent);
+  }
+
+  private emitPersisted(txn: ActiveTransaction, record: TmRecord): void {
+    switch (record.type) {
+      case 'vote':
+        return this.emit(txn, { type: 'voted', participant: record.rm, vote: record.vote === 'Prepared' ? 'YES' : 'NO' });
+      case 'decision':
+        return this.emit(txn, { type: 'decided', decision: record.decision, reason: record.reason });
+      case 'ack':
+        return this.emit(txn, { type: 'acked', participant: record.rm });
+      case 'complete':
+        return this.emit(txn, { type: 'completed' });
+      default:
+        assertNever(record, 'record');
     }
   }
 

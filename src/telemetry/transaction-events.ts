@@ -1,0 +1,46 @@
+/**
+ * What happens to transactions, as plain events: the protocol drivers emit them once the
+ * fact is durable, and metrics, tracing and the ops views listen. Keeping this one seam means
+ * the drivers know nothing about Prometheus or dashboards.
+ */
+import { Injectable, Logger } from '@nestjs/common';
+
+interface Base {
+  readonly txnId: string;
+  readonly protocol: string;
+  /** Milliseconds since the epoch when the event happened. */
+  readonly at: number;
+  /** When the transaction was created, for latencies. */
+  readonly startedAt: number;
+}
+
+export type TransactionEvent =
+  | (Base & { readonly type: 'prepareSent'; readonly participants: readonly string[] })
+  | (Base & { readonly type: 'voted'; readonly participant: string; readonly vote: 'YES' | 'NO' })
+  | (Base & { readonly type: 'decided'; readonly decision: 'COMMIT' | 'ABORT'; readonly reason: string })
+  | (Base & { readonly type: 'acked'; readonly participant: string })
+  | (Base & { readonly type: 'completed' })
+  | (Base & { readonly type: 'recovered'; readonly decided: boolean });
+
+export type TransactionEventListener = (event: TransactionEvent) => void;
+
+@Injectable()
+export class TransactionEvents {
+  private readonly logger = new Logger(TransactionEvents.name);
+  private readonly listeners: TransactionEventListener[] = [];
+
+  subscribe(listener: TransactionEventListener): void {
+    this.listeners.push(listener);
+  }
+
+  emit(event: TransactionEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        // An observer must never break the protocol path.
+        this.logger.warn(`listener failed on ${event.type}: ${(error as Error).message}`);
+      }
+    }
+  }
+}
