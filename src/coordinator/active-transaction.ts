@@ -4,6 +4,7 @@
  */
 import { CoordinatorState, initialCoordinatorState } from '../protocols/two-phase/coordinator';
 import { TransactionEntity } from '../decision-log/transaction.entity';
+import { TransactionTrace } from './transaction-trace';
 
 export interface ActiveTransaction {
   state: CoordinatorState;
@@ -14,6 +15,7 @@ export interface ActiveTransaction {
   readonly traceContext: string | null;
   readonly startedAt: number;
   readonly timers: Map<string, NodeJS.Timeout>;
+  readonly trace: TransactionTrace;
 }
 
 /** Rebuilds the core's view of a transaction from its log entry (used at start and on recovery). */
@@ -36,5 +38,6 @@ export function activeFromLog(txn: TransactionEntity): ActiveTransaction {
     traceContext: txn.traceContext,
     startedAt: new Date(txn.createdAt).getTime(),
     timers: new Map(),
+    trace: new TransactionTrace(txn.id, '2pc', txn.traceContext),
   };
 }

@@ -11,6 +11,7 @@ import { DecisionLogRepository, TransactionFilter } from '../decision-log/decisi
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { ParticipantRegistry } from '../registry/participant-registry.service';
 import { CreateTransactionRequest } from '../api/create-transaction.request';
+import { activeTraceparent } from '../telemetry/txn-tracing';
 import { DecisionWaiters } from './decision-waiters';
 import { TwoPhaseDriver } from './two-phase.driver';
 
@@ -41,7 +42,8 @@ export class TransactionsService {
       idempotencyKey,
       requestHash: request.requestHash,
       ownerId: this.config.coordinatorId,
-      traceContext,
+      // The API request's span is the root of the transaction's trace; without tracing, keep the client's.
+      traceContext: activeTraceparent() ?? traceContext,
     });
     if (!result.created) {
       if (result.transaction.requestHash !== request.requestHash) {

@@ -5,6 +5,7 @@
  * feeds one input at a time to each transaction so the core never sees interleaved steps.
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { context } from '@opentelemetry/api';
 import { Failpoints } from '../common/failpoints';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
@@ -20,6 +21,7 @@ import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publis
 import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
 import { HEADER_TRACEPARENT, Topics } from '../transport/kafka/topics';
 import { TransactionEvent, TransactionEvents } from '../telemetry/transaction-events';
+import { ATTR_TXN_DECISION, activeTraceparent, contextForTransaction, inSpan } from '../telemetry/txn-tracing';
 import { ActiveTransaction, activeFromLog } from './active-transaction';
 import { DecisionWaiters } from './decision-waiters';
 import { KeyedSerialQueue } from '../common/keyed-serial-queue';
@@ -110,16 +112,23 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
   private async apply(txnId: string, input: CoordinatorInput): Promise<void> {
     const txn = this.active.get(txnId);
     if (!txn || this.stopping) return;
+    const parent = contextForTransaction(txn.traceContext);
     const result = step(txn.state, input, this.tmConfig(txn));
     const { persists, rest } = orderForDurability<CoordinatorEffect>(result.effects);
+    if (input.type === 'begin') txn.trace.startPhase('prepare', parent);
+    if (input.type === 'recover') txn.trace.startPhase(decisionOf(txn.state) ? 'commit' : 'prepare', parent, { 'txn.recovered': true });
     // The durability rule: every record of this step is in the log before anything below runs.
-    await Promise.all(persists.map((effect) => effect.kind === 'persist' && this.persist(txnId, effect.record)));
+    await Promise.all(persists.map((effect) => effect.kind === 'persist' && this.persist(txn, effect.record)));
     txn.state = result.state;
-    if (persists.some((e) => e.kind === 'persist' && e.record.type === 'decision')) await this.failpoints.reach('after-decision-logged', txnId);
+    const decision = decisionOf(txn.state);
+    if (decision && persists.some((e) => e.kind === 'persist' && e.record.type === 'decision')) {
+      txn.trace.decided(decision, parent);
+      await this.failpoints.reach('after-decision-logged', txnId);
+    }
     for (const effect of persists) if (effect.kind === 'persist') this.emitPersisted(txn, effect.record);
     const outbound: OutboundMessage[] = [];
     for (const effect of rest) this.carryOut(txn, effect, outbound);
-    await this.publish(txnId, outbound);
+    await context.with(txn.trace.context(parent), () => this.publish(txnId, outbound));
     if (input.type === 'begin') {
       this.emit(txn, { type: 'prepareSent', participants: txn.state.rms });
       await this.failpoints.reach('after-prepare-sent', txnId);
@@ -165,12 +174,16 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  private async persist(txnId: string, record: TmRecord): Promise<void> {
+  private async persist(txn: ActiveTransaction, record: TmRecord): Promise<void> {
+    const txnId = txn.state.txnId;
     switch (record.type) {
       case 'vote':
         return this.log.appendVote(txnId, record.rm, record.vote === 'Prepared' ? 'YES' : 'NO', record.reason);
       case 'decision': {
-        const logged = await this.log.appendDecision(txnId, record.decision, record.reason);
+        const attributes = { ...txn.trace.attributes, [ATTR_TXN_DECISION]: record.decision };
+        const logged = await inSpan('decision-log append decision', txn.trace.context(), attributes, () =>
+          this.log.appendDecision(txnId, record.decision, record.reason),
+        );
         if (logged !== record.decision) throw new Error(`log already holds ${logged}; refusing to act on ${record.decision}`);
         return;
       }
@@ -205,7 +218,9 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
       message.type === 'Prepare'
         ? { ...common, type: 'PREPARE', body: { payload: txn.payloads.get(rm) ?? null, timeoutMs: txn.timeoutMs } }
         : { ...common, type: message.type === 'Commit' ? 'COMMIT' : 'ABORT', body: {} };
-    const headers = txn.traceContext ? { [HEADER_TRACEPARENT]: txn.traceContext } : undefined;
+    // The kafkajs instrumentation replaces this with its producer span when tracing is on.
+    const traceparent = activeTraceparent() ?? txn.traceContext;
+    const headers = traceparent ? { [HEADER_TRACEPARENT]: traceparent } : undefined;
     return { topic: this.registry.topicOf(rm) ?? this.topics.participant(rm), envelope, headers };
   }
 
@@ -218,6 +233,7 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
 
   private finish(txnId: string, txn: ActiveTransaction): void {
     for (const timer of txn.timers.values()) clearTimeout(timer);
+    txn.trace.end();
     this.active.delete(txnId);
   }
 

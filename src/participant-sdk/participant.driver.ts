@@ -6,11 +6,13 @@
  * (the durability rule of protocols/common/effects.ts). Inputs for one transaction are fed
  * one at a time, so the core never sees interleaved steps.
  */
+import { context } from '@opentelemetry/api';
 import { assertNever } from '../protocols/common/assert';
 import { Decision } from '../protocols/common/effects';
 import { RmToTm } from '../protocols/two-phase/messages';
 import { ParticipantEffect, ParticipantInput, ParticipantState, RmConfig, RmState, step } from '../protocols/two-phase/participant';
 import { KeyedSerialQueue } from '../common/keyed-serial-queue';
+import { ATTR_TXN_DECISION, ATTR_TXN_ID, ATTR_TXN_PROTOCOL, inSpan } from '../telemetry/txn-tracing';
 import { LockedLogRow, ParticipantLog } from './participant-log.repository';
 import { ParticipantHandlers, ParticipantLogger, PrepareVerdict, TransactionContext } from './participant-sdk.types';
 
@@ -161,7 +163,8 @@ export class ParticipantDriver {
           messages.push(effect.message);
           break;
         case 'setTimer':
-          queryAfterMs = effect.afterMs;
+          // Keep the longer wait: asking before the prepare window has passed only adds traffic.
+          queryAfterMs = Math.max(queryAfterMs ?? 0, effect.afterMs);
           break;
         default:
           assertNever(effect, 'participant effect');
@@ -175,7 +178,7 @@ export class ParticipantDriver {
     await ctx.db.query('SAVEPOINT participant_prepare');
     let verdict: PrepareVerdict;
     try {
-      verdict = normaliseVerdict(await this.options.handlers.prepare(ctx));
+      verdict = normaliseVerdict(await this.traced('prepare', ctx, () => this.options.handlers.prepare(ctx)));
     } catch (error) {
       verdict = { vote: 'NO', reason: errorMessage(error) };
     }
@@ -186,8 +189,19 @@ export class ParticipantDriver {
   }
 
   private async runDecision(decision: Decision, ctx: TransactionContext): Promise<void> {
-    if (decision === 'COMMIT') await this.options.handlers.commit(ctx);
-    else await this.options.handlers.abort(ctx);
+    if (decision === 'COMMIT') await this.traced('commit', ctx, () => this.options.handlers.commit(ctx));
+    else await this.traced('abort', ctx, () => this.options.handlers.abort(ctx));
+  }
+
+  /** Each handler runs in a span under the message that asked for it (context from the Kafka headers). */
+  private traced<T>(handler: 'prepare' | 'commit' | 'abort', ctx: TransactionContext, work: () => Promise<T>): Promise<T> {
+    const attributes = {
+      [ATTR_TXN_ID]: ctx.txnId,
+      [ATTR_TXN_PROTOCOL]: '2pc',
+      'txn.participant': this.options.name,
+      ...(handler === 'prepare' ? {} : { [ATTR_TXN_DECISION]: handler === 'commit' ? 'COMMIT' : 'ABORT' }),
+    };
+    return inSpan(`participant ${handler}`, context.active(), attributes, work);
   }
 
   private toReply(message: RmToTm, rmState: RmState, epoch: number, traceparent: string | undefined): ParticipantReply {

@@ -23,6 +23,8 @@ export interface ClusterOptions {
   readonly services?: readonly ServiceName[];
   /** Topic prefix and database name prefix; unique per instance unless given. */
   readonly prefix?: string;
+  /** Extra environment for every process (coordinator and services). */
+  readonly processEnv?: Record<string, string>;
   /** HTTP port of the coordinator; any free port unless given. */
   readonly port?: number;
 }
@@ -55,6 +57,7 @@ export class Cluster {
       KAFKA_SESSION_TIMEOUT_MS: '3000',
       RESEND_INTERVAL_MS: '500',
       PARTICIPANT_TTL_MS: '4000',
+      ...this.options.processEnv,
       ...extraEnv,
     });
     this.coordinator = coordinator;
@@ -74,6 +77,7 @@ export class Cluster {
       PAYMENTS_SEED: this.options.paymentsSeed ?? 'acct-1:100000,acct-2:100',
       KAFKA_SESSION_TIMEOUT_MS: '3000',
       ANNOUNCE_INTERVAL_MS: '500',
+      ...this.options.processEnv,
     });
     this.services.set(name, service);
     await this.waitForLive(name);

@@ -74,12 +74,13 @@ function onPrepare(state: ParticipantState): ParticipantStep {
   }
 }
 
-function onLocalVote(state: ParticipantState, vote: Vote, reason: string | undefined): ParticipantStep {
+function onLocalVote(state: ParticipantState, vote: Vote, reason: string | undefined, config: RmConfig): ParticipantStep {
   if (state.rmState !== 'preparing') return unchanged(state);
   if (vote === 'Prepared') {
     return {
       state: { ...state, rmState: 'prepared' },
-      effects: [persist({ type: 'prepared' }), toTm(state, { type: 'Vote', vote })],
+      // In doubt from here on: start asking, in case the decision never reaches us.
+      effects: [persist({ type: 'prepared' }), toTm(state, { type: 'Vote', vote }), setTimer('query', config.queryIntervalMs)],
     };
   }
   return {
@@ -111,7 +112,7 @@ export function step(state: ParticipantState, input: ParticipantInput, config: R
     case 'prepare':
       return onPrepare(state);
     case 'localVote':
-      return onLocalVote(state, input.vote, input.reason);
+      return onLocalVote(state, input.vote, input.reason, config);
     case 'commit':
       return onDecision(state, 'commit');
     case 'abort':
