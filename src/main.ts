@@ -13,7 +13,9 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { AppConfig, ConfigError, loadConfig } from './config/app-config';
 import { runMigrations } from './decision-log/data-source';
+import { PartitionOwnership } from './coordinator/partition-ownership';
 import { PrefixedKafkaServer } from './transport/kafka/prefixed-kafka.server';
+import { topicsFor } from './transport/kafka/topics';
 
 async function bootstrap(config: AppConfig): Promise<void> {
   const logger = new Logger('Coordinator');
@@ -42,6 +44,7 @@ async function bootstrap(config: AppConfig): Promise<void> {
           postfixId: '',
         },
         config.topicPrefix,
+        (assignment) => app.get(PartitionOwnership).assign(assignment[topicsFor(config.topicPrefix).coordinator] ?? []),
       ),
     },
     { inheritAppConfig: true },

@@ -23,6 +23,7 @@ export interface AppConfig {
   readonly groupCommitMaxBatch: number;
   readonly maxWaitMs: number;
   readonly failpoints: readonly Failpoint[];
+  readonly leaseDurationMs: number;
 }
 
 export class ConfigError extends Error {
@@ -109,5 +110,6 @@ export function loadConfig(env: Env): AppConfig {
     groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 256, 1, 10_000),
     maxWaitMs: integer(env, 'MAX_WAIT_MS', 60_000, 0),
     failpoints: failpoints(env),
+    leaseDurationMs: integer(env, 'LEASE_DURATION_MS', 5000, 100),
   };
 }

@@ -12,6 +12,7 @@ export interface ActiveTransaction {
   readonly payloads: ReadonlyMap<string, unknown>;
   readonly timeoutMs: number;
   readonly epoch: number;
+  readonly partition: number;
   readonly traceContext: string | null;
   readonly startedAt: number;
   readonly timers: Map<string, NodeJS.Timeout>;
@@ -35,6 +36,7 @@ export function activeFromLog(txn: TransactionEntity): ActiveTransaction {
     payloads: new Map(txn.participants.map((p) => [p.name, p.payload])),
     timeoutMs: txn.timeoutMs,
     epoch: txn.epoch,
+    partition: txn.partition,
     traceContext: txn.traceContext,
     startedAt: new Date(txn.createdAt).getTime(),
     timers: new Map(),

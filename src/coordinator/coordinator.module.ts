@@ -4,13 +4,14 @@ import { RegistryModule } from '../registry/registry.module';
 import { CoordinatorMessagesController } from '../transport/kafka/coordinator-messages.controller';
 import { TransactionEvents } from '../telemetry/transaction-events';
 import { DecisionWaiters } from './decision-waiters';
+import { TakeoverService } from './takeover.service';
 import { TransactionsService } from './transactions.service';
 import { TwoPhaseDriver } from './two-phase.driver';
 
 @Module({
   imports: [DecisionLogModule, RegistryModule],
   controllers: [CoordinatorMessagesController],
-  providers: [TwoPhaseDriver, DecisionWaiters, TransactionsService, TransactionEvents],
+  providers: [TwoPhaseDriver, DecisionWaiters, TransactionsService, TransactionEvents, TakeoverService],
   exports: [TwoPhaseDriver, TransactionsService, TransactionEvents, DecisionWaiters, DecisionLogModule, RegistryModule],
 })
 export class CoordinatorModule {}

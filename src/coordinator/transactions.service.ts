@@ -4,7 +4,6 @@
  * waits for the decision.
  */
 import { Inject, Injectable, NotFoundException, ServiceUnavailableException, UnprocessableEntityException } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
 import { DecisionLogRepository, TransactionFilter } from '../decision-log/decision-log.repository';
@@ -13,6 +12,7 @@ import { ParticipantRegistry } from '../registry/participant-registry.service';
 import { CreateTransactionRequest } from '../api/create-transaction.request';
 import { activeTraceparent } from '../telemetry/txn-tracing';
 import { DecisionWaiters } from './decision-waiters';
+import { PartitionOwnership } from './partition-ownership';
 import { TwoPhaseDriver } from './two-phase.driver';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -26,6 +26,7 @@ export class TransactionsService {
     private readonly registry: ParticipantRegistry,
     private readonly driver: TwoPhaseDriver,
     private readonly waiters: DecisionWaiters,
+    private readonly ownership: PartitionOwnership,
   ) {}
 
   async create(
@@ -34,17 +35,30 @@ export class TransactionsService {
     traceContext: string | null,
   ): Promise<{ created: boolean; transaction: TransactionEntity }> {
     await this.checkParticipants(request);
-    const result = await this.log.createTransaction({
-      id: randomUUID(),
-      protocol: request.protocol,
-      participants: request.participants,
-      timeoutMs: request.timeoutMs,
-      idempotencyKey,
-      requestHash: request.requestHash,
-      ownerId: this.config.coordinatorId,
-      // The API request's span is the root of the transaction's trace; without tracing, keep the client's.
-      traceContext: activeTraceparent() ?? traceContext,
-    });
+    const slot = this.ownership.newTransactionId();
+    if (!slot) {
+      throw new ServiceUnavailableException('this coordinator holds no partition of the coordinator topic yet (starting or rebalancing); retry, with the same Idempotency-Key');
+    }
+    // Claimed before it is logged, so a takeover scan never mistakes it for an orphan.
+    this.driver.expect(slot.id);
+    let result;
+    try {
+      result = await this.log.createTransaction({
+        id: slot.id,
+        partition: slot.partition,
+        leaseMs: this.config.leaseDurationMs,
+        protocol: request.protocol,
+        participants: request.participants,
+        timeoutMs: request.timeoutMs,
+        idempotencyKey,
+        requestHash: request.requestHash,
+        ownerId: this.config.coordinatorId,
+        // The API request's span is the root of the transaction's trace; without tracing, keep the client's.
+        traceContext: activeTraceparent() ?? traceContext,
+      });
+    } finally {
+      if (!result?.created) this.driver.unexpect(slot.id);
+    }
     if (!result.created) {
       if (result.transaction.requestHash !== request.requestHash) {
         throw new UnprocessableEntityException(`Idempotency-Key ${idempotencyKey} was already used for a different request (transaction ${result.transaction.id})`);

@@ -4,7 +4,7 @@
  * durable, before any of the step's messages leave (see protocols/common/effects.ts), and it
  * feeds one input at a time to each transaction so the core never sees interleaved steps.
  */
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
 import { Failpoints } from '../common/failpoints';
 import { AppConfig } from '../config/app-config';
@@ -29,9 +29,11 @@ import { KeyedSerialQueue } from '../common/keyed-serial-queue';
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 @Injectable()
-export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShutdown {
+export class TwoPhaseDriver implements OnApplicationShutdown {
   private readonly logger = new Logger(TwoPhaseDriver.name);
   private readonly active = new Map<string, ActiveTransaction>();
+  /** Transactions being logged by the API right now, about to `begin` here. */
+  private readonly expected = new Set<string>();
   private readonly queue = new KeyedSerialQueue();
   private stopping = false;
   private readonly failpoints: Failpoints;
@@ -49,17 +51,22 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
     registry.onParticipantDown((rm) => this.participantDown(rm));
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.recover();
-  }
-
   onApplicationShutdown(): void {
     this.stopping = true;
     for (const txn of this.active.values()) for (const timer of txn.timers.values()) clearTimeout(timer);
   }
 
+  expect(txnId: string): void {
+    this.expected.add(txnId);
+  }
+
+  unexpect(txnId: string): void {
+    this.expected.delete(txnId);
+  }
+
   /** Starts a transaction that the API has just logged. */
   begin(txn: TransactionEntity): Promise<void> {
+    this.expected.delete(txn.id);
     const active = activeFromLog(txn);
     // A new transaction starts from the core's initial state; `begin` sends the prepares.
     active.state = initialCoordinatorState(txn.id, active.state.rms);
@@ -67,16 +74,21 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
     return this.dispatch(txn.id, { type: 'begin' });
   }
 
-  /** Resumes every unfinished transaction in the log: presumed abort for the undecided. */
-  async recover(): Promise<number> {
-    const unfinished = await this.log.findUnfinished();
-    for (const txn of unfinished) {
-      if (this.active.has(txn.id)) continue;
-      this.active.set(txn.id, activeFromLog(txn));
-      void this.dispatch(txn.id, { type: 'recover' });
-    }
-    if (unfinished.length > 0) this.logger.log(`recovering ${unfinished.length} unfinished transaction(s)`);
-    return unfinished.length;
+  /**
+   * Resumes a transaction this replica has just taken over (or found unfinished after a
+   * restart): it re-sends a logged decision, and presumed abort ends an undecided one.
+   */
+  adopt(txn: TransactionEntity): Promise<void> {
+    if (this.active.has(txn.id)) return Promise.resolve();
+    this.active.set(txn.id, activeFromLog(txn));
+    return this.dispatch(txn.id, { type: 'recover' });
+  }
+
+  /** Stops running the transactions of partitions this replica no longer holds; their new owner takes over. */
+  release(partitions: readonly number[]): number {
+    const released = [...this.active].filter(([, txn]) => partitions.includes(txn.partition));
+    for (const [txnId, txn] of released) this.finish(txnId, txn);
+    return released.length;
   }
 
   /** An input from a participant. Messages about transactions not running here are answered from the log. */
@@ -86,7 +98,7 @@ export class TwoPhaseDriver implements OnApplicationBootstrap, OnApplicationShut
   }
 
   isActive(txnId: string): boolean {
-    return this.active.has(txnId);
+    return this.active.has(txnId) || this.expected.has(txnId);
   }
 
   activeCount(): number {

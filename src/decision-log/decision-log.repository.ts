@@ -13,6 +13,8 @@ export interface NewTransaction {
   readonly requestHash: string;
   readonly ownerId: string;
   readonly traceContext: string | null;
+  readonly partition: number;
+  readonly leaseMs: number;
 }
 
 export type CreateResult =
@@ -36,4 +38,14 @@ export abstract class DecisionLogRepository {
   abstract findById(id: string): Promise<TransactionEntity | null>;
   abstract list(filter: TransactionFilter): Promise<TransactionEntity[]>;
   abstract findUnfinished(): Promise<TransactionEntity[]>;
+  /** Extends the owner's lease on its unfinished transactions in `partitions`. */
+  abstract renewLeases(ownerId: string, partitions: readonly number[], leaseMs: number): Promise<number>;
+  /** Unfinished transactions that live on `partitions`, oldest first. */
+  abstract findUnfinishedIn(partitions: readonly number[]): Promise<TransactionEntity[]>;
+  /**
+   * Takes a transaction over from `from` at `epoch` once its lease has expired (or at once
+   * when `from` is this replica's own earlier incarnation), raising the epoch. Returns the
+   * transaction as now owned, or null when someone else moved first or the lease still runs.
+   */
+  abstract takeOver(txnId: string, from: { ownerId: string; epoch: number }, to: string, leaseMs: number): Promise<TransactionEntity | null>;
 }

@@ -15,6 +15,8 @@ export class TransactionEntity {
   @Column('integer', { name: 'timeout_ms' }) timeoutMs!: number;
   @Column('text', { name: 'owner_id' }) ownerId!: string;
   @Column('integer') epoch!: number;
+  @Column('integer') partition!: number;
+  @Column('timestamptz', { name: 'lease_expires_at' }) leaseExpiresAt!: Date;
   @Column('text', { name: 'trace_context', nullable: true }) traceContext!: string | null;
   @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
   @Column('timestamptz', { name: 'decided_at', nullable: true }) decidedAt!: Date | null;

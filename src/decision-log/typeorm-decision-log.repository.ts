@@ -16,10 +16,10 @@ export class TypeOrmDecisionLogRepository extends DecisionLogRepository {
   async createTransaction(txn: NewTransaction): Promise<CreateResult> {
     const inserted = await this.committer.submit(async (manager) => {
       const rows: { id: string }[] = await manager.query(
-        `INSERT INTO transactions (id, protocol, state, idempotency_key, request_hash, timeout_ms, owner_id, trace_context)
-         VALUES ($1, $2, 'PREPARING', $3, $4, $5, $6, $7)
+        `INSERT INTO transactions (id, protocol, state, idempotency_key, request_hash, timeout_ms, owner_id, trace_context, partition, lease_expires_at)
+         VALUES ($1, $2, 'PREPARING', $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9 / 1000.0))
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-        [txn.id, txn.protocol, txn.idempotencyKey, txn.requestHash, txn.timeoutMs, txn.ownerId, txn.traceContext],
+        [txn.id, txn.protocol, txn.idempotencyKey, txn.requestHash, txn.timeoutMs, txn.ownerId, txn.traceContext, txn.partition, txn.leaseMs],
       );
       if (rows.length === 0) return false;
       await this.insertParticipants(manager, txn);
@@ -105,6 +105,41 @@ export class TypeOrmDecisionLogRepository extends DecisionLogRepository {
       .addOrderBy('p.position', 'ASC')
       .getMany();
     return found;
+  }
+
+  async renewLeases(ownerId: string, partitions: readonly number[], leaseMs: number): Promise<number> {
+    if (partitions.length === 0) return 0;
+    const result: [unknown[], number] = await this.dataSource.query(
+      `UPDATE transactions SET lease_expires_at = now() + make_interval(secs => $3 / 1000.0)
+       WHERE owner_id = $1 AND completed_at IS NULL AND partition = ANY($2::int[])`,
+      [ownerId, partitions, leaseMs],
+    );
+    return result[1];
+  }
+
+  async findUnfinishedIn(partitions: readonly number[]): Promise<TransactionEntity[]> {
+    if (partitions.length === 0) return [];
+    return this.dataSource
+      .getRepository(TransactionEntity)
+      .createQueryBuilder('t')
+      .leftJoinAndSelect('t.participants', 'p')
+      .where('t.completed_at IS NULL')
+      .andWhere('t.partition IN (:...partitions)', { partitions })
+      .orderBy('t.created_at', 'ASC')
+      .addOrderBy('p.position', 'ASC')
+      .getMany();
+  }
+
+  async takeOver(txnId: string, from: { ownerId: string; epoch: number }, to: string, leaseMs: number): Promise<TransactionEntity | null> {
+    const rows: unknown[] = await this.committer.submit((manager) =>
+      manager.query(
+        `UPDATE transactions SET owner_id = $4, epoch = epoch + 1, lease_expires_at = now() + make_interval(secs => $5 / 1000.0)
+         WHERE id = $1 AND owner_id = $2 AND epoch = $3 AND completed_at IS NULL AND (lease_expires_at < now() OR owner_id = $4)
+         RETURNING id`,
+        [txnId, from.ownerId, from.epoch, to, leaseMs],
+      ).then((result: [unknown[], number]) => result[0]),
+    );
+    return rows.length === 0 ? null : this.findById(txnId);
   }
 
   private async insertParticipants(manager: EntityManager, txn: NewTransaction): Promise<void> {

@@ -20,7 +20,8 @@ export type TransactionEvent =
   | (Base & { readonly type: 'decided'; readonly decision: 'COMMIT' | 'ABORT'; readonly reason: string })
   | (Base & { readonly type: 'acked'; readonly participant: string })
   | (Base & { readonly type: 'completed' })
-  | (Base & { readonly type: 'recovered'; readonly decided: boolean });
+  | (Base & { readonly type: 'recovered'; readonly decided: boolean })
+  | (Base & { readonly type: 'takenOver'; readonly fromOwner: string; readonly epoch: number });
 
 export type TransactionEventListener = (event: TransactionEvent) => void;
 

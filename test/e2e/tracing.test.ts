@@ -52,16 +52,20 @@ describe('tracing', () => {
     const traceId = String(traceparent).split('-')[1];
     const inTrace = (spans: readonly ReceivedSpan[]) => spans.filter((s) => s.traceId === traceId);
     const has = (spans: readonly ReceivedSpan[], service: string, name: string) => inTrace(spans).some((s) => s.service === service && s.name === name);
-    await receiver.waitFor('every participant commit and the commit phase', (spans) =>
+    const rootsOf = (spans: readonly ReceivedSpan[]) => {
+      const ids = new Set(spans.map((s) => s.spanId));
+      return spans.filter((s) => !s.parentSpanId || !ids.has(s.parentSpanId));
+    };
+    // Spans arrive in batches as they end; wait until the tree is whole, not just until its leaves are in.
+    await receiver.waitFor('the whole tree: every participant commit, the commit phase and a single root', (spans) =>
       ['inventory', 'payments', 'orders'].every((service) => has(spans, service, 'participant prepare') && has(spans, service, 'participant commit')) &&
-      has(spans, 'txn-coordinator', '2pc commit phase'),
+      has(spans, 'txn-coordinator', '2pc commit phase') &&
+      rootsOf(inTrace(spans)).length === 1,
     );
 
     const spans = inTrace(receiver.spans);
     const byId = new Map(spans.map((s) => [s.spanId, s]));
-    const roots = spans.filter((s) => !s.parentSpanId || !byId.has(s.parentSpanId));
-    expect(roots).toHaveLength(1);
-    const [root] = roots;
+    const [root] = rootsOf(spans);
     expect(root).toMatchObject({ service: 'txn-coordinator', kind: 2 });
     expect(String(root.attributes['http.method'] ?? root.attributes['http.request.method'])).toBe('POST');
 

@@ -21,13 +21,15 @@ const newTxn = (over: Partial<NewTransaction> = {}): NewTransaction => ({
   requestHash: 'h1',
   ownerId: 'c1',
   traceContext: null,
+  partition: 0,
+  leaseMs: 5000,
   ...over,
 });
 
 beforeAll(async () => {
   const url = await freshDatabase(`declog_${uniqueSuffix()}`);
   const applied = await runMigrations(url);
-  expect(applied).toEqual(['DecisionLog1763769600000']);
+  expect(applied[0]).toBe('DecisionLog1763769600000');
   expect(await runMigrations(url)).toEqual([]);
   dataSource = new DataSource(decisionLogDataSourceOptions(url));
   await dataSource.initialize();

@@ -4,8 +4,9 @@
  * own key and trace headers) reached the broker before it moves on, which `sendBatch` with
  * acks=-1 gives in one awaited call. It also creates the coordinator's topics at start.
  */
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { Admin, CompressionTypes, IHeaders, Kafka, Producer, TopicMessages, logLevel } from 'kafkajs';
+import { PartitionOwnership } from '../../coordinator/partition-ownership';
 import { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.constants';
 import { Envelope, encodeEnvelope } from './envelope';
@@ -29,6 +30,7 @@ export class KafkaPublisher implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(KAFKA_TOPICS) private readonly topics: Topics,
+    @Optional() private readonly ownership?: PartitionOwnership,
   ) {
     this.kafka = new Kafka({ clientId: `coordinator-${config.coordinatorId}`, brokers: [...config.kafkaBrokers], logLevel: logLevel.WARN });
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
@@ -39,6 +41,9 @@ export class KafkaPublisher implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     await this.admin.connect();
     await this.ensureTopics();
+    // The topic may predate this configuration: its real partition count decides where transactions live.
+    const [coordinatorTopic] = (await this.admin.fetchTopicMetadata({ topics: [this.topics.coordinator] })).topics;
+    this.ownership?.setPartitionCount(coordinatorTopic.partitions.length);
     await this.admin.disconnect();
     await this.producer.connect();
     this.connected = true;
@@ -51,15 +56,6 @@ export class KafkaPublisher implements OnModuleInit, OnApplicationShutdown {
 
   isConnected(): boolean {
     return this.connected;
-  }
-
-  async ensureTopic(topic: string): Promise<void> {
-    await this.admin.connect();
-    try {
-      await this.admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: this.config.kafkaPartitions }] });
-    } finally {
-      await this.admin.disconnect();
-    }
   }
 
   async publish(messages: readonly OutboundMessage[]): Promise<void> {
