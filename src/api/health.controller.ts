@@ -1,9 +1,9 @@
-import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
-import { Inject } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.constants';
+import { PartitionOwnership } from '../coordinator/partition-ownership';
 import { TwoPhaseDriver } from '../coordinator/two-phase.driver';
 import { KafkaPublisher } from '../transport/kafka/kafka-publisher';
 
@@ -15,6 +15,7 @@ export class HealthController {
     private readonly dataSource: DataSource,
     private readonly publisher: KafkaPublisher,
     private readonly driver: TwoPhaseDriver,
+    private readonly ownership: PartitionOwnership,
   ) {}
 
   @Get()
@@ -25,7 +26,7 @@ export class HealthController {
       () => 'down',
     );
     const kafka = this.publisher.isConnected() ? 'up' : 'down';
-    const body = { status: database === 'up' && kafka === 'up' ? 'ok' : 'degraded', coordinatorId: this.config.coordinatorId, database, kafka, activeTransactions: this.driver.activeCount() };
+    const body = { status: database === 'up' && kafka === 'up' ? 'ok' : 'degraded', coordinatorId: this.config.coordinatorId, database, kafka, activeTransactions: this.driver.activeCount(), partitions: this.ownership.ownedPartitions() };
     if (body.status !== 'ok') throw new ServiceUnavailableException(body);
     return body;
   }

@@ -23,6 +23,8 @@ export interface ClusterOptions {
   readonly services?: readonly ServiceName[];
   /** Topic prefix and database name prefix; unique per instance unless given. */
   readonly prefix?: string;
+  /** Coordinator replicas to start; 1 unless given. */
+  readonly replicas?: number;
   /** Extra environment for every process (coordinator and services). */
   readonly processEnv?: Record<string, string>;
   /** HTTP port of the coordinator; any free port unless given. */
@@ -32,6 +34,9 @@ export interface ClusterOptions {
 export class Cluster {
   readonly prefix: string;
   readonly databases = {} as Record<'coordinator' | ServiceName, string>;
+  /** Coordinator replicas by index; replica i has COORDINATOR_ID coordinator-(i+1). */
+  readonly coordinators: (ManagedProcess | undefined)[] = [];
+  readonly urls: string[] = [];
   coordinator: ManagedProcess | undefined;
   baseUrl = '';
   readonly services = new Map<ServiceName, ManagedProcess>();
@@ -43,28 +48,67 @@ export class Cluster {
 
   async start(): Promise<void> {
     for (const name of ['coordinator', ...SERVICES] as const) this.databases[name] = await freshDatabase(`${this.prefix}_${name}`);
-    await this.startCoordinator(this.options.coordinatorEnv);
+    for (let i = 0; i < (this.options.replicas ?? 1); i++) await this.startCoordinator(this.options.coordinatorEnv, i);
+    if ((this.options.replicas ?? 1) > 1) await this.waitForPartitions();
     for (const name of this.options.services ?? SERVICES) await this.startService(name);
   }
 
-  async startCoordinator(extraEnv: Record<string, string> = {}): Promise<ManagedProcess> {
-    const coordinator = startNodeProcess(`${this.prefix}-coordinator-${this.restarts++}`, 'src/main.js', {
-      PORT: String(this.options.port ?? 0),
+  async startCoordinator(extraEnv: Record<string, string> = {}, index = 0): Promise<ManagedProcess> {
+    const coordinator = startNodeProcess(`${this.prefix}-coordinator-${index + 1}-${this.restarts++}`, 'src/main.js', {
+      PORT: String(this.options.port ? this.options.port + index : 0),
       DATABASE_URL: this.databases.coordinator,
       KAFKA_BROKERS: kafkaBrokers().join(','),
       KAFKA_TOPIC_PREFIX: this.prefix,
-      COORDINATOR_ID: 'coordinator-1',
+      COORDINATOR_ID: `coordinator-${index + 1}`,
+      LEASE_DURATION_MS: '2000',
       KAFKA_SESSION_TIMEOUT_MS: '3000',
       RESEND_INTERVAL_MS: '500',
       PARTICIPANT_TTL_MS: '4000',
       ...this.options.processEnv,
       ...extraEnv,
     });
-    this.coordinator = coordinator;
+    this.coordinators[index] = coordinator;
     const [, port] = await coordinator.waitForOutput(/listening on port (\d+)/, 90_000);
-    this.baseUrl = `http://127.0.0.1:${port}`;
-    await waitUntil('coordinator health', async () => (await this.api('GET', '/health')).status === 200);
+    this.urls[index] = `http://127.0.0.1:${port}`;
+    if (index === 0) {
+      this.coordinator = coordinator;
+      this.baseUrl = this.urls[0];
+    }
+    await waitUntil('coordinator health and partitions', async () => {
+      const { status, body } = await this.apiOn(index, 'GET', '/health');
+      return status === 200 && body.partitions.length > 0;
+    }, 60_000);
     return coordinator;
+  }
+
+  /** Resolves once every live replica holds a share of the partitions and none is held twice. */
+  async waitForPartitions(): Promise<void> {
+    await waitUntil('partitions spread over the replicas', async () => {
+      const held: number[] = [];
+      for (let i = 0; i < this.coordinators.length; i++) {
+        if (!this.isRunning(i)) continue;
+        const { body } = await this.apiOn(i, 'GET', '/health');
+        if (!body.partitions?.length) return false;
+        held.push(...body.partitions);
+      }
+      return new Set(held).size === held.length;
+    }, 60_000);
+  }
+
+  isRunning(index: number): boolean {
+    const child = this.coordinators[index]?.child;
+    return !!child && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** Sends the request to replica `index`. */
+  apiOn<T = any>(index: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    return this.request(this.urls[index], method, path, body, headers);
+  }
+
+  /** Makes replica `index` the one `api()` talks to. */
+  use(index: number): void {
+    this.coordinator = this.coordinators[index];
+    this.baseUrl = this.urls[index];
   }
 
   async startService(name: ServiceName): Promise<ManagedProcess> {
@@ -91,8 +135,12 @@ export class Cluster {
     }, 60_000);
   }
 
-  async api<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
-    const response = await fetch(`${this.baseUrl}${path}`, {
+  api<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    return this.request(this.baseUrl, method, path, body, headers);
+  }
+
+  private async request<T>(baseUrl: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    const response = await fetch(`${baseUrl}${path}`, {
       method,
       headers: { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
@@ -120,6 +168,6 @@ export class Cluster {
 
   async stop(): Promise<void> {
     await Promise.all([...this.services.values()].map((s) => s.stop()));
-    await this.coordinator?.stop();
+    await Promise.all(this.coordinators.map((c) => c?.stop()));
   }
 }
