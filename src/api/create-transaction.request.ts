@@ -5,13 +5,13 @@
 import { BadRequestException, PayloadTooLargeException } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
-import { PARTICIPANT_NAME_PATTERN } from '../transport/kafka/envelope';
+import { PARTICIPANT_NAME_PATTERN, PROTOCOLS, ProtocolName } from '../transport/kafka/envelope';
 
-export const SUPPORTED_PROTOCOLS = ['2pc'] as const;
-export const PLANNED_PROTOCOLS = ['3pc', 'paxos-commit'] as const;
+/** Every protocol the product knows; a coordinator serves those it has a driver for. */
+export const KNOWN_PROTOCOLS = PROTOCOLS;
 
 export interface CreateTransactionRequest {
-  readonly protocol: (typeof SUPPORTED_PROTOCOLS)[number];
+  readonly protocol: ProtocolName;
   readonly participants: readonly { readonly name: string; readonly payload: unknown }[];
   readonly timeoutMs: number;
   readonly requestHash: string;
@@ -22,13 +22,13 @@ const ALLOWED_PARTICIPANT_FIELDS = new Set(['name', 'payload']);
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-function checkProtocol(protocol: unknown): CreateTransactionRequest['protocol'] {
-  if (typeof protocol !== 'string') throw new BadRequestException('protocol is required: one of ' + SUPPORTED_PROTOCOLS.join(', '));
-  if ((SUPPORTED_PROTOCOLS as readonly string[]).includes(protocol)) return protocol as CreateTransactionRequest['protocol'];
-  if ((PLANNED_PROTOCOLS as readonly string[]).includes(protocol)) {
-    throw new BadRequestException(`protocol ${protocol} is not available on this coordinator yet; supported: ${SUPPORTED_PROTOCOLS.join(', ')}`);
+function checkProtocol(protocol: unknown, served: readonly string[]): ProtocolName {
+  if (typeof protocol !== 'string') throw new BadRequestException('protocol is required: one of ' + served.join(', '));
+  if (served.includes(protocol)) return protocol as ProtocolName;
+  if ((KNOWN_PROTOCOLS as readonly string[]).includes(protocol)) {
+    throw new BadRequestException(`protocol ${protocol} is not served by this coordinator; served: ${served.join(', ')}`);
   }
-  throw new BadRequestException(`unknown protocol ${JSON.stringify(protocol)}; supported: ${SUPPORTED_PROTOCOLS.join(', ')}`);
+  throw new BadRequestException(`unknown protocol ${JSON.stringify(protocol)}; served: ${served.join(', ')}`);
 }
 
 function checkParticipants(raw: unknown, config: AppConfig): CreateTransactionRequest['participants'] {
@@ -61,11 +61,11 @@ function checkTimeout(raw: unknown, config: AppConfig): number {
   return raw;
 }
 
-export function parseCreateTransaction(body: unknown, config: AppConfig): CreateTransactionRequest {
+export function parseCreateTransaction(body: unknown, config: AppConfig, served: readonly string[]): CreateTransactionRequest {
   if (!isObject(body)) throw new BadRequestException('request body must be a JSON object');
   const extra = Object.keys(body).filter((k) => !ALLOWED_FIELDS.has(k));
   if (extra.length > 0) throw new BadRequestException(`unknown field(s): ${extra.join(', ')}`);
-  const protocol = checkProtocol(body.protocol);
+  const protocol = checkProtocol(body.protocol, served);
   const participants = checkParticipants(body.participants, config);
   const timeoutMs = checkTimeout(body.timeoutMs, config);
   const requestHash = createHash('sha256').update(JSON.stringify({ protocol, participants, timeoutMs })).digest('hex');

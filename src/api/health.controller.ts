@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
 import { PartitionOwnership } from '../coordinator/partition-ownership';
-import { TwoPhaseDriver } from '../coordinator/two-phase.driver';
+import { ProtocolDrivers } from '../coordinator/protocol-driver';
 import { KafkaPublisher } from '../transport/kafka/kafka-publisher';
 
 @ApiTags('health')
@@ -14,7 +14,7 @@ export class HealthController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly dataSource: DataSource,
     private readonly publisher: KafkaPublisher,
-    private readonly driver: TwoPhaseDriver,
+    private readonly drivers: ProtocolDrivers,
     private readonly ownership: PartitionOwnership,
   ) {}
 
@@ -26,7 +26,7 @@ export class HealthController {
       () => 'down',
     );
     const kafka = this.publisher.isConnected() ? 'up' : 'down';
-    const body = { status: database === 'up' && kafka === 'up' ? 'ok' : 'degraded', coordinatorId: this.config.coordinatorId, database, kafka, activeTransactions: this.driver.activeCount(), partitions: this.ownership.ownedPartitions() };
+    const body = { status: database === 'up' && kafka === 'up' ? 'ok' : 'degraded', coordinatorId: this.config.coordinatorId, database, kafka, activeTransactions: this.drivers.activeCount(), partitions: this.ownership.ownedPartitions() };
     if (body.status !== 'ok') throw new ServiceUnavailableException(body);
     return body;
   }

@@ -15,7 +15,7 @@ export class ParticipantView {
 
 export class TransactionView {
   @ApiProperty({ format: 'uuid' }) id!: string;
-  @ApiProperty({ enum: ['2pc'] }) protocol!: string;
+  @ApiProperty({ enum: ['2pc', '3pc', 'paxos-commit'] }) protocol!: string;
   @ApiProperty({ enum: ['PREPARING', 'COMMITTED', 'ABORTED'] }) state!: string;
   @ApiProperty({ enum: ['COMMIT', 'ABORT'], nullable: true }) decision!: string | null;
   @ApiProperty({ nullable: true }) decisionReason!: string | null;

@@ -6,7 +6,8 @@ import { APP_CONFIG } from '../config/config.constants';
 import { TransactionsService } from '../coordinator/transactions.service';
 import { TransactionState } from '../decision-log/transaction.entity';
 import { HEADER_TRACEPARENT } from '../transport/kafka/topics';
-import { SUPPORTED_PROTOCOLS, parseCreateTransaction, parseIdempotencyKey, parseWaitMs } from './create-transaction.request';
+import { ProtocolDrivers } from '../coordinator/protocol-driver';
+import { KNOWN_PROTOCOLS, parseCreateTransaction, parseIdempotencyKey, parseWaitMs } from './create-transaction.request';
 import { TransactionView, toTransactionView } from './transaction.view';
 
 const STATES: readonly TransactionState[] = ['PREPARING', 'COMMITTED', 'ABORTED'];
@@ -18,6 +19,7 @@ export class TransactionsController {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly transactions: TransactionsService,
+    private readonly drivers: ProtocolDrivers,
   ) {}
 
   @Post()
@@ -30,7 +32,7 @@ export class TransactionsController {
       type: 'object',
       required: ['protocol', 'participants'],
       properties: {
-        protocol: { type: 'string', enum: [...SUPPORTED_PROTOCOLS] },
+        protocol: { type: 'string', enum: [...KNOWN_PROTOCOLS] },
         participants: {
           type: 'array',
           items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, payload: {} } },
@@ -48,7 +50,7 @@ export class TransactionsController {
     @Query('waitMs') waitMsParam: string | undefined,
     @Res({ passthrough: true }) response: Response,
   ): Promise<TransactionView> {
-    const request = parseCreateTransaction(body, this.config);
+    const request = parseCreateTransaction(body, this.config, this.drivers.protocols());
     const idempotencyKey = parseIdempotencyKey(idempotencyKeyHeader);
     const waitMs = parseWaitMs(waitMsParam, this.config);
     const traceContext = traceparent && TRACEPARENT.test(traceparent) ? traceparent : null;
@@ -70,7 +72,7 @@ export class TransactionsController {
   @Get()
   @ApiOperation({ summary: 'Recent transactions, newest first' })
   @ApiQuery({ name: 'state', required: false, enum: STATES })
-  @ApiQuery({ name: 'protocol', required: false, enum: [...SUPPORTED_PROTOCOLS] })
+  @ApiQuery({ name: 'protocol', required: false, enum: [...KNOWN_PROTOCOLS] })
   @ApiQuery({ name: 'limit', required: false, description: '1 to 500, default 50' })
   @ApiResponse({ status: 200, type: [TransactionView] })
   async list(
@@ -79,8 +81,8 @@ export class TransactionsController {
     @Query('limit') limitParam: string | undefined,
   ): Promise<TransactionView[]> {
     if (state !== undefined && !STATES.includes(state as TransactionState)) throw new BadRequestException(`state must be one of ${STATES.join(', ')}`);
-    if (protocol !== undefined && !(SUPPORTED_PROTOCOLS as readonly string[]).includes(protocol)) {
-      throw new BadRequestException(`protocol must be one of ${SUPPORTED_PROTOCOLS.join(', ')}`);
+    if (protocol !== undefined && !(KNOWN_PROTOCOLS as readonly string[]).includes(protocol)) {
+      throw new BadRequestException(`protocol must be one of ${KNOWN_PROTOCOLS.join(', ')}`);
     }
     const limit = limitParam === undefined ? 50 : Number(limitParam);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new BadRequestException('limit must be an integer between 1 and 500');

@@ -12,7 +12,7 @@ import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { TransactionEvents } from '../telemetry/transaction-events';
 import { PartitionOwnership } from './partition-ownership';
-import { TwoPhaseDriver } from './two-phase.driver';
+import { ProtocolDrivers } from './protocol-driver';
 
 @Injectable()
 export class TakeoverService implements OnModuleInit, OnApplicationShutdown {
@@ -26,13 +26,13 @@ export class TakeoverService implements OnModuleInit, OnApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly log: DecisionLogRepository,
     private readonly ownership: PartitionOwnership,
-    private readonly driver: TwoPhaseDriver,
+    private readonly drivers: ProtocolDrivers,
     private readonly events: TransactionEvents,
   ) {}
 
   onModuleInit(): void {
     this.ownership.subscribe(({ removed }) => {
-      const released = this.driver.release(removed);
+      const released = this.drivers.release(removed);
       if (released > 0) this.logger.log(`released ${released} transaction(s) of partitions ${removed.join(',')}`);
       void this.scan();
     });
@@ -64,7 +64,7 @@ export class TakeoverService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async scanOnce(): Promise<void> {
-    const candidates = (await this.log.findUnfinishedIn(this.ownership.ownedPartitions())).filter((txn) => !this.driver.isActive(txn.id));
+    const candidates = (await this.log.findUnfinishedIn(this.ownership.ownedPartitions())).filter((txn) => !this.drivers.isActive(txn.id));
     let nextExpiry = Number.POSITIVE_INFINITY;
     for (const txn of candidates) {
       const mine = txn.ownerId === this.config.coordinatorId;
@@ -90,7 +90,11 @@ export class TakeoverService implements OnModuleInit, OnApplicationShutdown {
       this.logger.log(`took over transaction ${txn.id} from ${txn.ownerId} at epoch ${taken.epoch}`);
       this.events.emit({ type: 'takenOver', txnId: txn.id, protocol: txn.protocol, at: Date.now(), startedAt: new Date(txn.createdAt).getTime(), fromOwner: txn.ownerId, epoch: taken.epoch });
     }
-    await this.driver.adopt(taken);
+    if (!this.drivers.has(taken.protocol)) {
+      this.logger.error(`transaction ${taken.id} uses protocol ${taken.protocol}, which this replica does not run`);
+      return;
+    }
+    await this.drivers.for(taken.protocol).adopt(taken);
   }
 
   private async renew(): Promise<void> {

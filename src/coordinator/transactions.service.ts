@@ -13,7 +13,7 @@ import { CreateTransactionRequest } from '../api/create-transaction.request';
 import { activeTraceparent } from '../telemetry/txn-tracing';
 import { DecisionWaiters } from './decision-waiters';
 import { PartitionOwnership } from './partition-ownership';
-import { TwoPhaseDriver } from './two-phase.driver';
+import { ProtocolDrivers } from './protocol-driver';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POLL_INTERVAL_MS = 100;
@@ -24,7 +24,7 @@ export class TransactionsService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly log: DecisionLogRepository,
     private readonly registry: ParticipantRegistry,
-    private readonly driver: TwoPhaseDriver,
+    private readonly drivers: ProtocolDrivers,
     private readonly waiters: DecisionWaiters,
     private readonly ownership: PartitionOwnership,
   ) {}
@@ -40,7 +40,8 @@ export class TransactionsService {
       throw new ServiceUnavailableException('this coordinator holds no partition of the coordinator topic yet (starting or rebalancing); retry, with the same Idempotency-Key');
     }
     // Claimed before it is logged, so a takeover scan never mistakes it for an orphan.
-    this.driver.expect(slot.id);
+    const driver = this.drivers.for(request.protocol);
+    driver.expect(slot.id);
     let result;
     try {
       result = await this.log.createTransaction({
@@ -57,7 +58,7 @@ export class TransactionsService {
         traceContext: activeTraceparent() ?? traceContext,
       });
     } finally {
-      if (!result?.created) this.driver.unexpect(slot.id);
+      if (!result?.created) driver.unexpect(slot.id);
     }
     if (!result.created) {
       if (result.transaction.requestHash !== request.requestHash) {
@@ -65,7 +66,7 @@ export class TransactionsService {
       }
       return result;
     }
-    void this.driver.begin(result.transaction);
+    void driver.begin(result.transaction);
     return result;
   }
 
@@ -83,7 +84,7 @@ export class TransactionsService {
 
   private async waitForDecision(id: string, waitMs: number): Promise<void> {
     const deadline = Date.now() + waitMs;
-    if (this.driver.isActive(id)) {
+    if (this.drivers.isActive(id)) {
       const waiting = this.waiters.wait(id, waitMs);
       // The decision may have landed between the read above and the wait; look once more.
       const latest = await this.log.findById(id);

@@ -23,13 +23,15 @@ import { HEADER_TRACEPARENT, Topics } from '../transport/kafka/topics';
 import { TransactionEvent, TransactionEvents } from '../telemetry/transaction-events';
 import { ATTR_TXN_DECISION, activeTraceparent, contextForTransaction, inSpan } from '../telemetry/txn-tracing';
 import { ActiveTransaction, activeFromLog } from './active-transaction';
+import { ProtocolDriver } from './protocol-driver';
 import { DecisionWaiters } from './decision-waiters';
 import { KeyedSerialQueue } from '../common/keyed-serial-queue';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 @Injectable()
-export class TwoPhaseDriver implements OnApplicationShutdown {
+export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
+  readonly protocol = '2pc';
   private readonly logger = new Logger(TwoPhaseDriver.name);
   private readonly active = new Map<string, ActiveTransaction>();
   /** Transactions being logged by the API right now, about to `begin` here. */
@@ -91,10 +93,13 @@ export class TwoPhaseDriver implements OnApplicationShutdown {
     return released.length;
   }
 
-  /** An input from a participant. Messages about transactions not running here are answered from the log. */
-  async deliver(txnId: string, input: CoordinatorInput, senderEpoch: number): Promise<void> {
-    if (this.active.has(txnId)) return this.dispatch(txnId, input);
-    if (input.type === 'vote' || input.type === 'query') await this.answerFromLog(txnId, input.rm, senderEpoch);
+  /** A message from a participant. Messages about transactions not running here are answered from the log. */
+  async deliver(envelope: Envelope): Promise<boolean> {
+    const input = toCoordinatorInput(envelope);
+    if (!input) return false;
+    if (this.active.has(envelope.txnId)) await this.dispatch(envelope.txnId, input);
+    else if (input.type === 'vote' || input.type === 'query') await this.answerFromLog(envelope.txnId, input.rm, envelope.epoch);
+    return true;
   }
 
   isActive(txnId: string): boolean {
@@ -270,5 +275,18 @@ export class TwoPhaseDriver implements OnApplicationShutdown {
       body: {},
     };
     await this.publish(txnId, [{ topic: this.registry.topicOf(rm) ?? this.topics.participant(rm), envelope }]);
+  }
+}
+
+function toCoordinatorInput(envelope: Envelope): CoordinatorInput | undefined {
+  switch (envelope.type) {
+    case 'VOTE':
+      return { type: 'vote', rm: envelope.from, vote: envelope.body.vote === 'YES' ? 'Prepared' : 'Aborted', reason: envelope.body.reason };
+    case 'ACK':
+      return { type: 'ack', rm: envelope.from };
+    case 'QUERY':
+      return { type: 'query', rm: envelope.from };
+    default:
+      return undefined;
   }
 }

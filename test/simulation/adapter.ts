@@ -37,8 +37,12 @@ export interface Host {
   failed(txnId: string, node: string): boolean;
   /** The failure detector at `observer`: does it consider `node` failed for this transaction? */
   suspects(observer: string, txnId: string, node: string, deferrals: number): boolean;
-  /** Leader election as seen by `replica` (Paxos Commit's Omega). */
-  believesLeader(replica: string): boolean;
+  /**
+   * Leader election as seen by `replica` (Paxos Commit's Omega): the replica that took the
+   * client's request leads while it is up and reachable, else the lowest reachable replica.
+   */
+  believesLeader(replica: string, txnId: string): boolean;
+  isHealed(): boolean;
   isUp(node: string): boolean;
 }
 
@@ -61,6 +65,8 @@ export interface ProtocolAdapter {
   classify(role: string, record: unknown): 'prepared' | 'committed' | 'aborted' | undefined;
   /** Whether the protocol may leave this transaction unfinished even after healing. */
   mayBlock(txnId: string, rms: readonly string[], host: Host): boolean;
+  /** A coordinator-side role still holds the transaction undecided (the client still waits). */
+  coordinatorPending(txnId: string): boolean;
   /** Every RM must reach an outcome (true), or only those that ever held state (false). */
   readonly everyRmFinishes: boolean;
 }

@@ -48,6 +48,7 @@ const EVERY_FAULT: FaultProfile = {
  * the textbook says it splits.
  */
 export function faultsFor(protocol: ProtocolName, partitions: boolean): FaultProfile {
-  if (protocol === '3pc' && !partitions) return { ...EVERY_FAULT, drop: 0, detector: 'perfect' };
+  // 3PC's hard cases are a coordinator dying halfway through a broadcast: make them common.
+  if (protocol === '3pc' && !partitions) return { ...EVERY_FAULT, drop: 0, crashMidStep: 0.02, detector: 'perfect' };
   return { ...EVERY_FAULT, partitions };
 }

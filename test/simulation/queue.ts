@@ -23,6 +23,10 @@ export class EventQueue<E extends Timed> {
     }
   }
 
+  peek(): E | undefined {
+    return this.heap[0];
+  }
+
   pop(): E | undefined {
     const heap = this.heap;
     if (heap.length === 0) return undefined;

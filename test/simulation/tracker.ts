@@ -24,6 +24,8 @@ export class TxnTrack {
   /** Nodes that crashed after this transaction began. */
   readonly failed = new Set<string>();
   violated = false;
+  /** The node that took the client's request. */
+  owner?: string;
   /** Message depth at which the last RM learned the outcome (for the cost table). */
   outcomeDepth = 0;
 

@@ -8,44 +8,12 @@ import { Vote } from '../../src/protocols/two-phase/messages';
 import { Delivery, Host, ProtocolAdapter, SimEffect, SimMessage } from './adapter';
 import { FaultProfile, NO_FAULTS } from './faults';
 import { Prng } from './prng';
-import { EventQueue, Timed } from './queue';
+import { EventQueue } from './queue';
 import { TxnTrack, Violation } from './tracker';
+import { DistributiveOmit, SentRecord, Verdict, WorldEvent, WorldOptions, WriteRecord, describe, key } from './world-types';
 
-type WorldEvent = Timed &
-  (
-    | { kind: 'deliver'; from: string; to: string; message: SimMessage; depth: number }
-    | { kind: 'timer'; node: string; txnId: string; role: string; timer: string; incarnation: number; token: number; deferrals: number; afterMs: number }
-    | { kind: 'vote'; node: string; txnId: string; role: string; vote: Vote; incarnation: number; depth: number }
-    | { kind: 'begin'; txnId: string; rms: readonly string[] }
-    | { kind: 'chaos' }
-    | { kind: 'restart'; node: string; incarnation: number }
-    | { kind: 'healPartition'; partition: readonly string[][] }
-  );
-
-export interface SentRecord {
-  readonly from: string;
-  readonly to: string;
-  readonly type: string;
-  readonly txnId: string;
-  readonly depth: number;
-}
-
-export interface WriteRecord {
-  readonly node: string;
-  readonly role: string;
-  readonly txnId: string;
-  readonly records: readonly unknown[];
-}
-
-export type Verdict = 'deliver' | 'drop' | 'hold';
-
-export interface WorldOptions {
-  readonly seed: number;
-  readonly faults?: FaultProfile;
-  readonly transcript?: boolean;
-  /** Probability that an RM's prepare handler votes Prepared. */
-  readonly yesVote?: number;
-}
+export type { SentRecord, Verdict, WorldOptions, WriteRecord };
+export { describe };
 
 export class World {
   readonly rng: Prng;
@@ -58,6 +26,11 @@ export class World {
   readonly transcript: string[] = [];
   readonly sent: SentRecord[] = [];
   readonly writes: WriteRecord[] = [];
+  /**
+   * Scripted crashes: called after a step's writes; a number means "crash now, after letting
+   * that many of the step's sends out".
+   */
+  crashAfterWrites?: (node: string, records: readonly unknown[]) => number | undefined;
   /** Scripted tests decide the fate of each message here. */
   intercept?: (from: string, to: string, message: SimMessage) => Verdict;
   readonly held: { from: string; to: string; message: SimMessage; depth: number }[] = [];
@@ -72,6 +45,8 @@ export class World {
   private partition?: readonly string[][];
   private readonly record: boolean;
   private readonly yesVote: number;
+  private readonly leaderNoise: number;
+  private readonly fixedDelayMs?: number;
   readonly host: Host;
 
   constructor(
@@ -82,6 +57,8 @@ export class World {
     this.faults = options.faults ?? NO_FAULTS;
     this.record = options.transcript ?? false;
     this.yesVote = options.yesVote ?? 1;
+    this.leaderNoise = options.leaderNoise ?? 0;
+    this.fixedDelayMs = options.fixedDelayMs;
     for (const node of adapter.nodes) {
       this.up.set(node, true);
       this.incarnation.set(node, 0);
@@ -98,14 +75,14 @@ export class World {
   }
 
   private makeHost(): Host {
-    const world = this;
     return {
-      records: (node, txnId, role) => world.durable.get(key(node, txnId, role)) ?? [],
-      durableKeys: (node) => world.durableKeysOf(node),
-      failed: (txnId, node) => world.txns.get(txnId)?.failed.has(node) ?? false,
-      suspects: (observer, txnId, node, deferrals) => world.suspects(observer, txnId, node, deferrals),
-      believesLeader: (replica) => world.believesLeader(replica),
-      isUp: (node) => world.isUp(node),
+      records: (node, txnId, role) => this.durable.get(key(node, txnId, role)) ?? [],
+      durableKeys: (node) => this.durableKeysOf(node),
+      failed: (txnId, node) => this.txns.get(txnId)?.failed.has(node) ?? false,
+      suspects: (observer, txnId, node, deferrals) => this.suspects(observer, txnId, node, deferrals),
+      believesLeader: (replica, txnId) => this.believesLeader(replica, txnId),
+      isUp: (node) => this.isUp(node),
+      isHealed: () => this.healed,
     };
   }
 
@@ -124,12 +101,14 @@ export class World {
     return !this.isUp(node) || !this.reachable(observer, node) || deferrals >= 3;
   }
 
-  private believesLeader(replica: string): boolean {
+  private believesLeader(replica: string, txnId: string): boolean {
     if (!this.isUp(replica)) return false;
+    const owner = this.txns.get(txnId)?.owner;
     const candidates = this.adapter.nodes.filter((n) => this.isReplica(n) && this.isUp(n) && this.reachable(replica, n));
-    if (candidates[0] === replica) return true;
+    const leader = owner && candidates.includes(owner) ? owner : candidates[0];
+    if (leader === replica) return true;
     // Before healing, the failure detector may be wrong: rival leaders must not break safety.
-    return !this.healed && this.rng.chance(0.15);
+    return !this.healed && this.rng.chance(this.leaderNoise);
   }
 
   private isReplica(node: string): boolean {
@@ -141,7 +120,7 @@ export class World {
     return this.partition.some((group) => group.includes(a) && group.includes(b));
   }
 
-  private push(event: Omit<WorldEvent, 'seq'>): void {
+  private push(event: DistributiveOmit<WorldEvent, 'seq'>): void {
     this.queue.push({ ...event, seq: this.seq++ } as WorldEvent);
   }
 
@@ -152,7 +131,7 @@ export class World {
   }
 
   startChaos(): void {
-    this.push({ kind: 'chaos', at: this.clock + this.rng.int(30, 250) });
+    this.push({ kind: 'chaos', at: this.clock + this.rng.int(50, 400) });
   }
 
   send(from: string, to: string, message: SimMessage, depth: number): void {
@@ -168,7 +147,8 @@ export class World {
     const copies = this.rng.chance(this.faults.duplicate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       const extra = this.rng.chance(this.faults.longDelay) ? this.rng.int(20, 300) : 0;
-      this.push({ kind: 'deliver', at: this.clock + this.rng.int(1, 10) + extra, from, to, message, depth });
+      const delay = this.fixedDelayMs ?? this.rng.int(1, 10) + extra;
+      this.push({ kind: 'deliver', at: this.clock + delay, from, to, message, depth });
     }
   }
 
@@ -177,7 +157,7 @@ export class World {
       const m = this.held[i];
       if (!match(m.from, m.to, m.message)) continue;
       this.held.splice(i, 1);
-      this.push({ kind: 'deliver', at: this.clock + 1, from: m.from, to: m.to, message: m.message, depth: m.depth });
+      this.push({ kind: 'deliver', at: this.clock + 1, from: m.from, to: m.to, message: m.message, depth: m.depth, released: true });
     }
   }
 
@@ -220,7 +200,7 @@ export class World {
     const r = this.rng.next();
     if (this.faults.crashes && r < 0.45) {
       const victim = this.rng.pick(this.adapter.nodes);
-      this.crash(victim, this.rng.int(20, 1000));
+      this.crash(victim, this.rng.int(20, 600));
     } else if (this.faults.partitions && r < 0.75 && !this.partition) {
       const shuffled = this.rng.shuffle(this.adapter.nodes);
       const cut = this.rng.int(1, shuffled.length - 1);
@@ -238,31 +218,35 @@ export class World {
     const track = this.txns.get(delivery.txnId);
     const before = track?.snapshot();
     const effects = this.adapter.step(node, delivery, this.host);
-    const crashMid = !this.healed && this.faults.crashMidStep > 0 && this.rng.chance(this.faults.crashMidStep);
-    this.applyWrites(node, delivery, effects, track);
     let sends = effects.filter((e) => e.kind === 'send');
-    if (crashMid) sends = sends.slice(0, this.rng.int(0, sends.length));
+    const records = this.applyWrites(node, delivery, effects, track);
+    const scripted = this.crashAfterWrites?.(node, records);
+    const crashMid = scripted !== undefined || (!this.healed && this.faults.crashMidStep > 0 && this.rng.chance(this.faults.crashMidStep));
+    if (crashMid) sends = sends.slice(0, scripted ?? this.rng.int(0, sends.length));
     for (const effect of sends) {
       if (effect.kind === 'send') this.send(node, effect.to, effect.message, node === effect.to ? depth : depth + 1);
     }
     for (const effect of effects) this.applyOther(node, delivery, effect, depth, track);
-    if (crashMid) this.crash(node, this.rng.int(20, 1000));
+    if (crashMid) this.crash(node, scripted === undefined ? this.rng.int(20, 1000) : undefined);
     if (track && before && !track.violated) {
       const violation = track.check(before);
       if (violation) this.violate({ ...violation, txnId: track.txnId, step: this.steps, at: this.clock });
     }
   }
 
-  private applyWrites(node: string, delivery: Delivery, effects: readonly SimEffect[], track: TxnTrack | undefined): void {
+  private applyWrites(node: string, delivery: Delivery, effects: readonly SimEffect[], track: TxnTrack | undefined): unknown[] {
     const records = effects.flatMap((e) => (e.kind === 'persist' ? [e.record] : []));
-    if (records.length === 0) return;
+    if (records.length === 0) return records;
     const k = key(node, delivery.txnId, delivery.role);
     this.durable.set(k, [...(this.durable.get(k) ?? []), ...records]);
-    this.writes.push({ node, role: delivery.role, txnId: delivery.txnId, records });
+    const forced = effects.some((e) => e.kind === 'send' || e.kind === 'decide');
+    const afterOutcome = (track?.learned.length ?? 0) > 0;
+    this.writes.push({ node, role: delivery.role, txnId: delivery.txnId, records, forced, afterOutcome });
     for (const record of records) {
       const kind = this.adapter.classify(delivery.role, record);
       if (kind && track) track.record(node, kind);
     }
+    return records;
   }
 
   private applyOther(node: string, delivery: Delivery, effect: SimEffect, depth: number, track: TxnTrack | undefined): void {
@@ -288,7 +272,7 @@ export class World {
       case 'runPrepare': {
         const vote: Vote = this.rng.chance(this.yesVote) ? 'Prepared' : 'Aborted';
         const incarnation = this.incarnation.get(node) ?? 0;
-        this.push({ kind: 'vote', at: this.clock + this.rng.int(1, 20), node, txnId, role, vote, incarnation, depth });
+        this.push({ kind: 'vote', at: this.clock + (this.fixedDelayMs ?? this.rng.int(1, 20)), node, txnId, role, vote, incarnation, depth });
         return;
       }
     }
@@ -303,6 +287,26 @@ export class World {
 
   // ---- the loop -----------------------------------------------------------------------
 
+  /** Runs events until `done` holds or `maxMs` of simulated time pass; returns `done()`. */
+  runUntil(done: () => boolean, maxMs = 60_000): boolean {
+    const until = this.clock + maxMs;
+    while (!done()) {
+      if (this.peekTime() > until || !this.tick()) break;
+    }
+    return done();
+  }
+
+  /** Runs every event due within the next `ms` of simulated time. */
+  runFor(ms: number): void {
+    const until = this.clock + ms;
+    while (this.peekTime() <= until && this.tick());
+    this.clock = Math.max(this.clock, until);
+  }
+
+  private peekTime(): number {
+    return this.queue.peek()?.at ?? Infinity;
+  }
+
   /** Processes one event; false when nothing is left to do. */
   tick(): boolean {
     const event = this.queue.pop();
@@ -316,7 +320,7 @@ export class World {
   private handle(event: WorldEvent): void {
     switch (event.kind) {
       case 'deliver':
-        return this.deliver(event.from, event.to, event.message, event.depth);
+        return this.deliver(event.from, event.to, event.message, event.depth, event.released);
       case 'timer':
         return this.fireTimer(event);
       case 'vote': {
@@ -337,20 +341,23 @@ export class World {
     }
   }
 
-  begin(txnId: string, rms: readonly string[]): void {
+  /** A client request; `at` names the replica that takes it, where the protocol has several. */
+  begin(txnId: string, rms: readonly string[], at?: string): void {
     if (this.healed) return;
-    const target = this.adapter.begin(txnId, rms, this.host, (up) => this.rng.pick(up));
+    const target = this.adapter.begin(txnId, rms, this.host, (up) => (at && up.includes(at) ? at : this.rng.pick(up)));
     if (!target) {
       this.log(`client request for ${txnId} finds no coordinator up`);
       return;
     }
-    this.txns.set(txnId, new TxnTrack(txnId, rms, this.clock));
+    const track = new TxnTrack(txnId, rms, this.clock);
+    track.owner = target.node;
+    this.txns.set(txnId, track);
     this.log(`BEGIN ${txnId} at ${target.node} with ${rms.join(',')}`);
     this.execute(target.node, target.delivery, 0);
   }
 
-  private deliver(from: string, to: string, message: SimMessage, depth: number): void {
-    const verdict = this.intercept?.(from, to, message) ?? 'deliver';
+  private deliver(from: string, to: string, message: SimMessage, depth: number, released = false): void {
+    const verdict = released ? 'deliver' : (this.intercept?.(from, to, message) ?? 'deliver');
     if (verdict === 'hold') {
       this.held.push({ from, to, message, depth });
       this.log(`hold ${from}->${to} ${describe(message)}`);
@@ -379,13 +386,3 @@ export class World {
   }
 }
 
-const key = (...parts: string[]): string => parts.join('|');
-
-export function describe(message: SimMessage): string {
-  const { type, txnId, ...rest } = message as SimMessage & Record<string, unknown>;
-  const details = Object.entries(rest)
-    .filter(([k]) => k !== 'membership' && k !== 'rms')
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
-    .join(' ');
-  return `${type} ${txnId}${details ? ` ${details}` : ''}`;
-}

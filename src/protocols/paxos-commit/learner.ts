@@ -1,8 +1,9 @@
 /**
- * Learning in Paxos Commit (Gray and Lamport 2006 section 4.2): a value is chosen in an
- * instance once a majority of acceptors sent phase 2b for it in the same ballot, and the
- * transaction commits iff every instance chose Prepared. Leaders use it, and so do RMs in the
- * variant where acceptors send phase 2b to the RMs as well (the paper's "Faster Paxos Commit").
+ * Learning in Paxos Commit (Gray and Lamport 2006 section 4.2; the Decide action of
+ * PaxosCommit.tla): a value is chosen in an instance once a majority of acceptors sent phase
+ * 2b for it in the same ballot, and the transaction commits iff every instance chose Prepared.
+ * Every learner reads the same chosen values, which is why leaders and RMs agree
+ * (`tcConsistent`); RMs learn here too in the paper's "Faster Paxos Commit" variant.
  */
 import { Decision } from '../common/effects';
 import { hasQuorum } from '../quorum/majority';

@@ -165,6 +165,13 @@ function onCoordinatorFailed(state: ParticipantState, operational: readonly stri
   return { state: { ...state, coordinator: candidate }, effects: [send(candidate, ask), setTimer('termination', config.terminationTimeoutMs)] };
 }
 
+function onDecisionReq(state: ParticipantState, from: string): ParticipantStep {
+  // An RM that has not voted can still abort on its own, and then the answer is known.
+  if (state.rmState === 'working' || state.rmState === 'preparing') return reachOutcome(state, 'ABORT', [from]);
+  if (!isDecided(state)) return unchanged(state);
+  return { state, effects: [send(from, decisionMessage(state, state.rmState === 'committed' ? 'COMMIT' : 'ABORT'))] };
+}
+
 function askEveryone(state: ParticipantState, config: RmConfig): ParticipantStep {
   if (!state.recovered || isDecided(state)) return unchanged(state);
   const ask: ThreePhaseMessage = { type: 'DecisionReq', txnId: state.txnId, from: state.rm };
@@ -191,8 +198,7 @@ export function step(state: ParticipantState, input: ParticipantInput, config: R
     case 'preCommitAck':
       return onPreCommitAck(state, input.rm, input.epoch);
     case 'decisionReq':
-      if (!isDecided(state)) return unchanged(state);
-      return { state, effects: [send(input.from, decisionMessage(state, state.rmState === 'committed' ? 'COMMIT' : 'ABORT'))] };
+      return onDecisionReq(state, input.from);
     case 'coordinatorFailed':
       return onCoordinatorFailed(state, input.operational, config);
     case 'timer':

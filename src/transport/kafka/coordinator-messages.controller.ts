@@ -5,8 +5,7 @@
  */
 import { Controller, Logger } from '@nestjs/common';
 import { Ctx, EventPattern, KafkaContext, Payload } from '@nestjs/microservices';
-import { TwoPhaseDriver } from '../../coordinator/two-phase.driver';
-import { CoordinatorInput } from '../../protocols/two-phase/coordinator';
+import { ProtocolDrivers } from '../../coordinator/protocol-driver';
 import { ParticipantRegistry } from '../../registry/participant-registry.service';
 import { Envelope, parseEnvelope } from './envelope';
 import { KafkaPublisher } from './kafka-publisher';
@@ -17,17 +16,21 @@ export class CoordinatorMessagesController {
   private readonly logger = new Logger(CoordinatorMessagesController.name);
 
   constructor(
-    private readonly driver: TwoPhaseDriver,
+    private readonly drivers: ProtocolDrivers,
     private readonly registry: ParticipantRegistry,
     private readonly publisher: KafkaPublisher,
   ) {}
 
   @EventPattern(COORDINATOR_PATTERN)
   async onProtocolMessage(@Payload() value: unknown, @Ctx() context: KafkaContext): Promise<void> {
-    const envelope = await this.accept(value, context, ['VOTE', 'ACK', 'QUERY']);
+    const envelope = await this.accept(value, context);
     if (!envelope) return;
-    const input = toCoordinatorInput(envelope);
-    if (input) await this.driver.deliver(envelope.txnId, input, envelope.epoch);
+    const reason = !this.drivers.has(envelope.protocol)
+      ? `protocol ${envelope.protocol} is not served by this coordinator`
+      : (await this.drivers.for(envelope.protocol).deliver(envelope))
+        ? undefined
+        : `${envelope.type} is not a ${envelope.protocol} message for coordinators`;
+    if (reason) await this.deadLetter(value, context, reason);
   }
 
   @EventPattern(PARTICIPANTS_PATTERN)
@@ -36,33 +39,23 @@ export class CoordinatorMessagesController {
     if (envelope?.type === 'ANNOUNCE') await this.registry.recordAnnouncement(envelope.body, envelope.sentAt);
   }
 
-  private async accept(value: unknown, context: KafkaContext, types: readonly Envelope['type'][]): Promise<Envelope | undefined> {
+  private async accept(value: unknown, context: KafkaContext, types?: readonly Envelope['type'][]): Promise<Envelope | undefined> {
     const parsed = parseEnvelope(value);
-    const reason = !parsed.ok ? parsed.reason : types.includes(parsed.envelope.type) ? undefined : `${parsed.envelope.type} is not expected on this topic`;
+    const reason = !parsed.ok ? parsed.reason : !types || types.includes(parsed.envelope.type) ? undefined : `${parsed.envelope.type} is not expected on this topic`;
     if (reason === undefined && parsed.ok) return parsed.envelope;
-    const message = context.getMessage();
+    await this.deadLetter(value, context, reason ?? 'rejected');
+    return undefined;
+  }
+
+  private async deadLetter(value: unknown, context: KafkaContext, reason: string): Promise<void> {
     try {
-      await this.publisher.deadLetter(context.getTopic(), message.key, rawValue(value), reason ?? 'rejected');
+      await this.publisher.deadLetter(context.getTopic(), context.getMessage().key, rawValue(value), reason);
     } catch (error) {
       this.logger.error(`could not dead-letter a message from ${context.getTopic()}: ${(error as Error).message}`);
     }
-    return undefined;
   }
 }
 
 function rawValue(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-function toCoordinatorInput(envelope: Envelope): CoordinatorInput | undefined {
-  switch (envelope.type) {
-    case 'VOTE':
-      return { type: 'vote', rm: envelope.from, vote: envelope.body.vote === 'YES' ? 'Prepared' : 'Aborted', reason: envelope.body.reason };
-    case 'ACK':
-      return { type: 'ack', rm: envelope.from };
-    case 'QUERY':
-      return { type: 'query', rm: envelope.from };
-    default:
-      return undefined;
-  }
 }

@@ -5,7 +5,7 @@
  */
 export const ENVELOPE_VERSION = 1;
 
-export const PROTOCOLS = ['2pc'] as const;
+export const PROTOCOLS = ['2pc', '3pc', 'paxos-commit'] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
 export const MESSAGE_TYPES = ['ANNOUNCE', 'PREPARE', 'VOTE', 'COMMIT', 'ABORT', 'ACK', 'QUERY'] as const;

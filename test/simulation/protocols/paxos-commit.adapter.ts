@@ -33,6 +33,7 @@ export class PaxosCommitAdapter implements ProtocolAdapter {
   private readonly states = new StateTable<AnyState>();
   /** Leaders whose retry timer is armed; a query only triggers a takeover in an idle leader. */
   private readonly retryArmed = new Set<string>();
+  private readonly owners = new Map<string, string>();
   private readonly acceptorConfig: acceptor.AcceptorConfig;
   private readonly rmConfig: rm.RmConfig;
 
@@ -52,6 +53,7 @@ export class PaxosCommitAdapter implements ProtocolAdapter {
     const up = this.replicas.filter((r) => host.isUp(r));
     if (up.length === 0) return undefined;
     const node = pick(up);
+    this.owners.set(txnId, node);
     this.states.set(node, txnId, 'leader', leader.initialLeaderState(txnId, node, this.membership(rms)));
     return { node, delivery: { txnId, role: 'leader', input: { type: 'begin' } } };
   }
@@ -90,7 +92,7 @@ export class PaxosCommitAdapter implements ProtocolAdapter {
         const state = this.leaderAt(node, txnId, host, m.membership) as leader.LeaderState;
         const out: Delivery[] = [{ txnId, role: 'leader', input: { type: 'query', rm: m.rm } }];
         const idle = !this.retryArmed.has(`${node}|${txnId}`);
-        if (!state.decision && idle && host.believesLeader(node)) out.push({ txnId, role: 'leader', input: { type: 'takeover' } });
+        if (!state.decision && idle && host.believesLeader(node, txnId)) out.push({ txnId, role: 'leader', input: { type: 'takeover' } });
         return out;
       }
       case 'Prepare':
@@ -106,8 +108,10 @@ export class PaxosCommitAdapter implements ProtocolAdapter {
     if (role !== 'leader') return { deliver: { type: 'timer', timer } };
     this.retryArmed.delete(`${node}|${txnId}`);
     const state = this.states.get(node, txnId, role) as leader.LeaderState | undefined;
-    if (!state || state.decision || !host.believesLeader(node)) return 'ignore';
-    return { deliver: { type: 'timer', timer } };
+    if (!state || state.decision) return 'ignore';
+    if (host.believesLeader(node, txnId)) return { deliver: { type: 'timer', timer } };
+    // Not the leader now: check again later, since leadership moves while faults last.
+    return host.isHealed() ? 'ignore' : 'defer';
   }
 
   localVote(vote: Vote): rm.ParticipantInput {
@@ -160,6 +164,17 @@ export class PaxosCommitAdapter implements ProtocolAdapter {
 
   mayBlock(): boolean {
     return false;
+  }
+
+  coordinatorPending(txnId: string): boolean {
+    const owner = this.owners.get(txnId);
+    const state = owner ? this.leaderState(owner, txnId) : undefined;
+    return state !== undefined && state.decision === undefined;
+  }
+
+  /** Gives `node` a leader role for the transaction, as a query from an RM would. */
+  adopt(node: string, txnId: string, rms: readonly string[], host: Host): void {
+    this.leaderAt(node, txnId, host, this.membership(rms));
   }
 
   leaderState(node: string, txnId: string): leader.LeaderState | undefined {

@@ -114,7 +114,7 @@ export class ThreePhaseAdapter implements ProtocolAdapter {
     return { type: 'localVote', vote };
   }
 
-  step(node: string, { txnId, role, input }: Delivery): readonly SimEffect[] {
+  step(node: string, { txnId, role, input }: Delivery, _host?: Host): readonly SimEffect[] {
     if (role === 'tm') {
       const state = this.tms.get(node, txnId, role);
       if (!state) return [];
@@ -164,6 +164,11 @@ export class ThreePhaseAdapter implements ProtocolAdapter {
   /** 3PC blocks only when the coordinator and every participant failed during the transaction. */
   mayBlock(txnId: string, rms: readonly string[], host: Host): boolean {
     return host.failed(txnId, TM) && rms.every((r) => host.failed(txnId, r));
+  }
+
+  coordinatorPending(txnId: string): boolean {
+    const state = this.tms.get(TM, txnId, 'tm');
+    return state !== undefined && tm.decisionOf(state) === undefined;
   }
 
   participantState(node: string, txnId: string): rm.ParticipantState | undefined {

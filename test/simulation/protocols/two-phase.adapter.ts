@@ -84,7 +84,7 @@ export class TwoPhaseAdapter implements ProtocolAdapter {
     return { type: 'localVote', vote, reason: vote === 'Aborted' ? 'the service refused' : undefined };
   }
 
-  step(node: string, { txnId, role, input }: Delivery): readonly SimEffect[] {
+  step(node: string, { txnId, role, input }: Delivery, _host?: Host): readonly SimEffect[] {
     if (role === 'tm') {
       const state = this.tms.get(node, txnId, role);
       if (!state) return [];
@@ -129,6 +129,11 @@ export class TwoPhaseAdapter implements ProtocolAdapter {
 
   mayBlock(): boolean {
     return false;
+  }
+
+  coordinatorPending(txnId: string): boolean {
+    const state = this.tms.get(TM, txnId, 'tm');
+    return state !== undefined && tm.decisionOf(state) === undefined;
   }
 
   coordinatorState(txnId: string): tm.CoordinatorState | undefined {
