@@ -9,6 +9,7 @@ export default defineConfig({
   test: {
     projects: [
       { plugins, test: { name: 'unit', include: ['src/**/*.spec.ts'] } },
+      { plugins, test: { name: 'deploy', include: ['test/deploy/**/*.test.ts'] } },
       { plugins, test: { name: 'simulation', include: ['test/simulation/**/*.test.ts'], testTimeout: 120_000 } },
       {
         plugins,
