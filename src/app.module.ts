@@ -3,11 +3,13 @@ import { ApiModule } from './api/api.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { CoordinatorModule } from './coordinator/coordinator.module';
+import { OpsModule } from './ops/ops.module';
+import { TelemetryModule } from './telemetry/telemetry.module';
 import { KafkaModule } from './transport/kafka/kafka.module';
 
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
-    return { module: AppModule, imports: [ConfigModule.forRoot(config), KafkaModule, CoordinatorModule, ApiModule] };
+    return { module: AppModule, imports: [ConfigModule.forRoot(config), KafkaModule, CoordinatorModule, ApiModule, TelemetryModule, OpsModule] };
   }
 }

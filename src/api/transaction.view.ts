@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { TransactionEntity } from '../decision-log/transaction.entity';
+import { traceIdOf } from '../telemetry/traceparent';
 
 const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
 
@@ -27,6 +28,7 @@ export class TransactionView {
   @ApiProperty() createdAt!: string;
   @ApiProperty({ nullable: true }) decidedAt!: string | null;
   @ApiProperty({ nullable: true }) completedAt!: string | null;
+  @ApiProperty({ nullable: true, description: 'W3C trace id of the trace the transaction belongs to' }) traceId!: string | null;
   @ApiProperty({ type: [ParticipantView] }) participants!: ParticipantView[];
 }
 
@@ -45,6 +47,7 @@ export function toTransactionView(txn: TransactionEntity): TransactionView {
     createdAt: iso(txn.createdAt)!,
     decidedAt: iso(txn.decidedAt),
     completedAt: iso(txn.completedAt),
+    traceId: traceIdOf(txn.traceContext),
     participants: (txn.participants ?? []).map((p) => ({
       name: p.name,
       payload: p.payload,

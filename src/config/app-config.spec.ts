@@ -6,7 +6,7 @@ const base = { DATABASE_URL: 'postgres://u@localhost:5432/db', KAFKA_BROKERS: 'l
 describe('loadConfig', () => {
   it('applies defaults', () => {
     const config = loadConfig(base);
-    expect(config).toMatchObject({ port: 3000, topicPrefix: 'txn', defaultPrepareTimeoutMs: 10_000, kafkaBrokers: ['localhost:9092'], failpoints: [] });
+    expect(config).toMatchObject({ port: 3000, topicPrefix: 'txn', defaultPrepareTimeoutMs: 10_000, kafkaBrokers: ['localhost:9092'], failpoints: [], traceUiUrl: 'http://localhost:16686' });
   });
 
   it.each([
@@ -18,6 +18,7 @@ describe('loadConfig', () => {
     [{ PREPARE_TIMEOUT_MS: '500000' }, /PREPARE_TIMEOUT_MS must not exceed MAX_PREPARE_TIMEOUT_MS/],
     [{ KAFKA_TOPIC_PREFIX: 'has space' }, /KAFKA_TOPIC_PREFIX must be letters/],
     [{ FAILPOINTS: 'after-nothing' }, /FAILPOINTS names unknown failpoint/],
+    [{ TRACE_UI_URL: 'jaeger:16686' }, /TRACE_UI_URL must be an http/],
   ])('fails fast naming the variable: %j', (override, message) => {
     expect(() => loadConfig({ ...base, ...override })).toThrowError(ConfigError);
     expect(() => loadConfig({ ...base, ...override })).toThrowError(message);

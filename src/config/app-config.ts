@@ -24,6 +24,8 @@ export interface AppConfig {
   readonly maxWaitMs: number;
   readonly failpoints: readonly Failpoint[];
   readonly leaseDurationMs: number;
+  /** Base URL of the trace viewer (Jaeger) the ops page links each transaction's trace to. */
+  readonly traceUiUrl: string;
 }
 
 export class ConfigError extends Error {
@@ -79,6 +81,18 @@ function identifier(env: Env, name: string, fallback: string): string {
   return value;
 }
 
+function httpUrl(env: Env, name: string, fallback: string): string {
+  const raw = env[name] || fallback;
+  try {
+    const url = new URL(raw);
+    if (!['http:', 'https:'].includes(url.protocol)) throw new Error();
+  } catch {
+    throw new ConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  }
+  // Links are built by appending a path, so a trailing slash would double up.
+  return raw.replace(/\/+$/, '');
+}
+
 function failpoints(env: Env): Failpoint[] {
   const names = (env.FAILPOINTS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
   for (const name of names) {
@@ -111,5 +125,6 @@ export function loadConfig(env: Env): AppConfig {
     maxWaitMs: integer(env, 'MAX_WAIT_MS', 60_000, 0),
     failpoints: failpoints(env),
     leaseDurationMs: integer(env, 'LEASE_DURATION_MS', 5000, 100),
+    traceUiUrl: httpUrl(env, 'TRACE_UI_URL', 'http://localhost:16686'),
   };
 }

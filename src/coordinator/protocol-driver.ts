@@ -23,6 +23,12 @@ export interface ProtocolDriver {
   isActive(txnId: string): boolean;
   activeCount(): number;
   requestAbort(txnId: string, reason: string): Promise<void>;
+  /**
+   * An operator's redrive: re-sends the logged decision to the participants that have not
+   * acknowledged it, loading the transaction from the log when it is not running here.
+   * Optional so that a driver can be added before it supports operator actions.
+   */
+  resume?(txnId: string): Promise<void>;
 }
 
 export const PROTOCOL_DRIVERS = Symbol('PROTOCOL_DRIVERS');

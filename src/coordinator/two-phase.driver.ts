@@ -276,6 +276,18 @@ export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
     };
     await this.publish(txnId, [{ topic: this.registry.topicOf(rm) ?? this.topics.participant(rm), envelope }]);
   }
+
+  /**
+   * An operator's redrive: re-sends the logged decision now to the participants that have not
+   * acknowledged it (the core's resend), loading the transaction from the log when it is not
+   * running here. Loading goes through recovery, so an undecided transaction would be ended
+   * by presumed abort: callers resume only what already has a logged decision.
+   */
+  async resume(txnId: string): Promise<void> {
+    if (this.active.has(txnId)) return this.dispatch(txnId, { type: 'timer', timer: 'resend' });
+    const logged = await this.log.findById(txnId);
+    if (logged && logged.completedAt === null) await this.adopt(logged);
+  }
 }
 
 function toCoordinatorInput(envelope: Envelope): CoordinatorInput | undefined {

@@ -27,6 +27,20 @@ export interface TransactionFilter {
   readonly limit: number;
 }
 
+/** Unfinished transactions of one protocol, for the in-doubt gauges. */
+export interface UnfinishedSummary {
+  readonly protocol: string;
+  readonly count: number;
+  /** Age of the oldest one by the database's clock, which also stamped its creation. */
+  readonly oldestAgeMs: number;
+}
+
+export interface OutcomeCount {
+  readonly protocol: string;
+  readonly state: TransactionState;
+  readonly count: number;
+}
+
 export abstract class DecisionLogRepository {
   /** Logs a new transaction; with an idempotency key already used, returns the earlier one. */
   abstract createTransaction(txn: NewTransaction): Promise<CreateResult>;
@@ -37,7 +51,12 @@ export abstract class DecisionLogRepository {
   abstract markComplete(txnId: string): Promise<void>;
   abstract findById(id: string): Promise<TransactionEntity | null>;
   abstract list(filter: TransactionFilter): Promise<TransactionEntity[]>;
-  abstract findUnfinished(): Promise<TransactionEntity[]>;
+  /** Transactions not yet acknowledged by every participant, oldest first; all of them unless `limit`. */
+  abstract findUnfinished(limit?: number): Promise<TransactionEntity[]>;
+  /** Count and oldest age of the unfinished transactions, per protocol that has any. */
+  abstract unfinishedSummary(): Promise<UnfinishedSummary[]>;
+  /** How many transactions each protocol has in each state. */
+  abstract countByProtocolAndState(): Promise<OutcomeCount[]>;
   /** Extends the owner's lease on its unfinished transactions in `partitions`. */
   abstract renewLeases(ownerId: string, partitions: readonly number[], leaseMs: number): Promise<number>;
   /** Unfinished transactions that live on `partitions`, oldest first. */

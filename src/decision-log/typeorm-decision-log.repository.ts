@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { CreateResult, DecisionLogRepository, NewTransaction, TransactionFilter } from './decision-log.repository';
+import { CreateResult, DecisionLogRepository, NewTransaction, OutcomeCount, TransactionFilter, UnfinishedSummary } from './decision-log.repository';
 import { GroupCommitter } from './group-commit';
-import { TransactionEntity } from './transaction.entity';
+import { TransactionEntity, TransactionState } from './transaction.entity';
 
 @Injectable()
 export class TypeOrmDecisionLogRepository extends DecisionLogRepository {
@@ -95,16 +95,39 @@ export class TypeOrmDecisionLogRepository extends DecisionLogRepository {
       .getMany();
   }
 
-  async findUnfinished(): Promise<TransactionEntity[]> {
-    const found = await this.dataSource
+  async findUnfinished(limit?: number): Promise<TransactionEntity[]> {
+    const query = this.dataSource
       .getRepository(TransactionEntity)
       .createQueryBuilder('t')
       .leftJoinAndSelect('t.participants', 'p')
       .where('t.completed_at IS NULL')
+      // Transactions logged in one group commit share created_at; the id keeps pages stable.
       .orderBy('t.created_at', 'ASC')
-      .addOrderBy('p.position', 'ASC')
-      .getMany();
-    return found;
+      .addOrderBy('t.id', 'ASC')
+      .addOrderBy('p.position', 'ASC');
+    if (limit === undefined) return query.getMany();
+    // As in `list`: the limit counts transactions, so pick their ids before joining participants.
+    const ids = await this.dataSource.query(
+      `SELECT id FROM transactions WHERE completed_at IS NULL ORDER BY created_at ASC, id ASC LIMIT $1`,
+      [limit],
+    ).then((rows: { id: string }[]) => rows.map((r) => r.id));
+    if (ids.length === 0) return [];
+    return query.andWhere('t.id IN (:...ids)', { ids }).getMany();
+  }
+
+  async unfinishedSummary(): Promise<UnfinishedSummary[]> {
+    const rows: { protocol: string; count: string; oldest_age_ms: string }[] = await this.dataSource.query(
+      `SELECT protocol, count(*) AS count, EXTRACT(EPOCH FROM now() - min(created_at)) * 1000 AS oldest_age_ms
+       FROM transactions WHERE completed_at IS NULL GROUP BY protocol`,
+    );
+    return rows.map((r) => ({ protocol: r.protocol, count: Number(r.count), oldestAgeMs: Math.max(0, Math.round(Number(r.oldest_age_ms))) }));
+  }
+
+  async countByProtocolAndState(): Promise<OutcomeCount[]> {
+    const rows: { protocol: string; state: TransactionState; count: string }[] = await this.dataSource.query(
+      `SELECT protocol, state, count(*) AS count FROM transactions GROUP BY protocol, state ORDER BY protocol, state`,
+    );
+    return rows.map((r) => ({ protocol: r.protocol, state: r.state, count: Number(r.count) }));
   }
 
   async renewLeases(ownerId: string, partitions: readonly number[], leaseMs: number): Promise<number> {

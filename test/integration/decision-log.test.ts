@@ -110,4 +110,23 @@ describe('decision log', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((await log.findById(good.id))!.decision).toBe('COMMIT');
   });
+
+  it('summarises unfinished transactions and outcomes, and pages the unfinished ones oldest first', async () => {
+    const unfinishedBefore = await log.findUnfinished();
+    const older = newTxn({ protocol: 'paxos-commit' });
+    const newer = newTxn({ protocol: 'paxos-commit' });
+    await log.createTransaction(older);
+    await log.createTransaction(newer);
+    const summary = (await log.unfinishedSummary()).find((s) => s.protocol === 'paxos-commit');
+    expect(summary).toMatchObject({ count: 2 });
+    expect(summary!.oldestAgeMs).toBeGreaterThanOrEqual(0);
+    const counts = await log.countByProtocolAndState();
+    expect(counts.find((c) => c.protocol === 'paxos-commit' && c.state === 'PREPARING')?.count).toBe(2);
+    const page = await log.findUnfinished(unfinishedBefore.length + 1);
+    expect(page.map((t) => t.id)).toEqual([...unfinishedBefore.map((t) => t.id), older.id]);
+    expect(page.at(-1)!.participants).toHaveLength(2);
+    await log.appendDecision(older.id, 'ABORT', 'test');
+    await log.markComplete(older.id);
+    expect((await log.unfinishedSummary()).find((s) => s.protocol === 'paxos-commit')).toMatchObject({ count: 1 });
+  });
 });
