@@ -133,7 +133,10 @@ export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
     const result = step(txn.state, input, this.tmConfig(txn));
     const { persists, rest } = orderForDurability<CoordinatorEffect>(result.effects);
     if (input.type === 'begin') txn.trace.startPhase('prepare', parent);
-    if (input.type === 'recover') txn.trace.startPhase(decisionOf(txn.state) ? 'commit' : 'prepare', parent, { 'txn.recovered': true });
+    if (input.type === 'recover') {
+      const logged = decisionOf(txn.state);
+      txn.trace.startPhase(logged ? 'commit' : 'prepare', parent, { 'txn.recovered': true, ...(logged ? { [ATTR_TXN_DECISION]: logged } : {}) });
+    }
     // The durability rule: every record of this step is in the log before anything below runs.
     await Promise.all(persists.map((effect) => effect.kind === 'persist' && this.persist(txn, effect.record)));
     txn.state = result.state;

@@ -89,3 +89,42 @@ describe('tracing', () => {
     }
   });
 });
+
+describe('tracing across a crash', () => {
+  it('joins the work of a recovery after SIGKILL to the transaction\'s original trace', async () => {
+    const crashReceiver = new OtlpReceiver();
+    const endpoint = await crashReceiver.start();
+    const crashed = new Cluster({
+      coordinatorEnv: { FAILPOINTS: 'after-decision-logged' },
+      processEnv: { OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' },
+    });
+    try {
+      await crashed.start();
+      const { body } = await crashed.api('POST', '/v1/transactions', {
+        protocol: '2pc',
+        participants: [
+          { name: 'inventory', payload: { sku: 'sku-1', qty: 1 } },
+          { name: 'payments', payload: { account: 'acct-1', amount: 120 } },
+        ],
+      });
+      await crashed.coordinator!.waitForOutput(new RegExp(`FAILPOINT after-decision-logged ${body.id}`));
+      await crashed.coordinator!.kill('SIGKILL');
+      await crashed.startCoordinator();
+      await waitUntil('completion after recovery', async () => (await crashed.api('GET', `/v1/transactions/${body.id}`)).body.completed, 60_000);
+      const [{ trace_context: traceparent }] = await crashed.query('coordinator', 'SELECT trace_context FROM transactions WHERE id = $1', [body.id]);
+      const traceId = String(traceparent).split('-')[1];
+      await crashReceiver.waitFor('the recovered commit phase and both participants committing in the original trace', (spans) => {
+        const inTrace = spans.filter((s) => s.traceId === traceId);
+        return (
+          inTrace.some((s) => s.name === '2pc commit phase' && s.attributes['txn.recovered'] === true) &&
+          ['inventory', 'payments'].every((service) => inTrace.some((s) => s.service === service && s.name === 'participant commit'))
+        );
+      });
+      const recovered = crashReceiver.spans.find((s) => s.traceId === traceId && s.attributes['txn.recovered'] === true)!;
+      expect(recovered.attributes).toMatchObject({ 'txn.id': body.id, 'txn.decision': 'COMMIT' });
+    } finally {
+      await crashed.stop();
+      await crashReceiver.stop();
+    }
+  });
+});
