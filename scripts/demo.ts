@@ -185,6 +185,8 @@ async function main(): Promise<void> {
     prefix: 'demo',
     port: options.port,
     replicas: options.replicas,
+    // Every replica an acceptor with its own database, so that paxos-commit is served.
+    paxosCommit: options.protocols.includes('paxos-commit'),
     inventorySeed: Object.entries(SKUS).map(([k, v]) => `${k}:${v}`).join(','),
     paymentsSeed: Object.entries(ACCOUNTS).map(([k, v]) => `${k}:${v}`).join(','),
   });

@@ -5,6 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
 import { PartitionOwnership } from '../coordinator/partition-ownership';
 import { ProtocolDrivers } from '../coordinator/protocol-driver';
+import { FailureDetector } from '../coordinator/paxos-commit/failure-detector';
 import { KafkaPublisher } from '../transport/kafka/kafka-publisher';
 
 @ApiTags('health')
@@ -16,6 +17,7 @@ export class HealthController {
     private readonly publisher: KafkaPublisher,
     private readonly drivers: ProtocolDrivers,
     private readonly ownership: PartitionOwnership,
+    private readonly detector: FailureDetector,
   ) {}
 
   @Get()
@@ -26,8 +28,13 @@ export class HealthController {
       () => 'down',
     );
     const kafka = this.publisher.isConnected() ? 'up' : 'down';
-    const body = { status: database === 'up' && kafka === 'up' ? 'ok' : 'degraded', coordinatorId: this.config.coordinatorId, database, kafka, activeTransactions: this.drivers.activeCount(), partitions: this.ownership.ownedPartitions() };
+    const body = { status: database === 'up' && kafka === 'up' ? 'ok' : 'degraded', coordinatorId: this.config.coordinatorId, database, kafka, activeTransactions: this.drivers.activeCount(), partitions: this.ownership.ownedPartitions(), ...this.paxosCommit() };
     if (body.status !== 'ok') throw new ServiceUnavailableException(body);
     return body;
+  }
+
+  /** On an acceptor replica: the leader its failure detector trusts now. */
+  private paxosCommit(): Record<string, unknown> {
+    return this.config.paxosCommit ? { paxosCommit: { leader: this.detector.leader(), acceptors: this.config.paxosCommit.acceptors } } : {};
   }
 }

@@ -7,10 +7,12 @@ import { TransactionsService } from '../coordinator/transactions.service';
 import { TransactionState } from '../decision-log/transaction.entity';
 import { HEADER_TRACEPARENT } from '../transport/kafka/topics';
 import { ProtocolDrivers } from '../coordinator/protocol-driver';
+import { PaxosCommitLog } from '../coordinator/paxos-commit/paxos-commit-log';
+import { toPaxosCommitEvidence } from './paxos-commit-evidence.view';
 import { KNOWN_PROTOCOLS, parseCreateTransaction, parseIdempotencyKey, parseWaitMs } from './create-transaction.request';
 import { TransactionView, toTransactionView } from './transaction.view';
 
-const STATES: readonly TransactionState[] = ['PREPARING', 'COMMITTED', 'ABORTED'];
+const STATES: readonly TransactionState[] = ['PREPARING', 'PRECOMMITTED', 'COMMITTED', 'ABORTED'];
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 @ApiTags('transactions')
@@ -20,6 +22,7 @@ export class TransactionsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly transactions: TransactionsService,
     private readonly drivers: ProtocolDrivers,
+    private readonly paxosCommit: PaxosCommitLog,
   ) {}
 
   @Post()
@@ -66,7 +69,11 @@ export class TransactionsController {
   @ApiResponse({ status: 200, type: TransactionView })
   @ApiResponse({ status: 404, description: 'No such transaction' })
   async get(@Param('id') id: string, @Query('waitMs') waitMsParam: string | undefined): Promise<TransactionView> {
-    return toTransactionView(await this.transactions.get(id, parseWaitMs(waitMsParam, this.config)));
+    const txn = await this.transactions.get(id, parseWaitMs(waitMsParam, this.config));
+    if (txn.protocol !== 'paxos-commit') return toTransactionView(txn);
+    // The evidence is read after the transaction, so it holds at least what led to the decision shown.
+    const run = await this.paxosCommit.findRun(txn.id);
+    return toTransactionView(txn, run ? toPaxosCommitEvidence(run, await this.paxosCommit.acceptances(txn.id)) : undefined);
   }
 
   @Get()
@@ -87,6 +94,6 @@ export class TransactionsController {
     const limit = limitParam === undefined ? 50 : Number(limitParam);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new BadRequestException('limit must be an integer between 1 and 500');
     const found = await this.transactions.list({ state: state as TransactionState | undefined, protocol, limit });
-    return found.map(toTransactionView);
+    return found.map((txn) => toTransactionView(txn));
   }
 }

@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { FAILPOINTS, Failpoint } from '../common/failpoints';
+import { PaxosCommitConfig, loadPaxosCommitConfig } from './paxos-commit-config';
 
 export interface AppConfig {
   readonly port: number;
@@ -18,6 +19,11 @@ export interface AppConfig {
   readonly maxPrepareTimeoutMs: number;
   readonly resendIntervalMs: number;
   readonly participantTtlMs: number;
+  /**
+   * 3pc: how long the coordinator waits for PreCommit acknowledgements before it asks the
+   * failure detector (participantTtlMs) whether the silent participants have crashed.
+   */
+  readonly precommitAckTimeoutMs: number;
   readonly maxPayloadBytes: number;
   readonly maxParticipants: number;
   readonly groupCommitMaxBatch: number;
@@ -26,6 +32,8 @@ export interface AppConfig {
   readonly leaseDurationMs: number;
   /** Base URL of the trace viewer (Jaeger) the ops page links each transaction's trace to. */
   readonly traceUiUrl: string;
+  /** This replica's Paxos Commit roles; undefined where ACCEPTOR_DATABASE_URL is unset (protocol not served). */
+  readonly paxosCommit: PaxosCommitConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -119,6 +127,7 @@ export function loadConfig(env: Env): AppConfig {
     maxPrepareTimeoutMs,
     resendIntervalMs: integer(env, 'RESEND_INTERVAL_MS', 1000, 10),
     participantTtlMs: integer(env, 'PARTICIPANT_TTL_MS', 5000, 100),
+    precommitAckTimeoutMs: integer(env, 'PRECOMMIT_ACK_TIMEOUT_MS', 2000, 10),
     maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 65_536, 1),
     maxParticipants: integer(env, 'MAX_PARTICIPANTS', 32, 1, 1000),
     groupCommitMaxBatch: integer(env, 'GROUP_COMMIT_MAX_BATCH', 256, 1, 10_000),
@@ -126,5 +135,6 @@ export function loadConfig(env: Env): AppConfig {
     failpoints: failpoints(env),
     leaseDurationMs: integer(env, 'LEASE_DURATION_MS', 5000, 100),
     traceUiUrl: httpUrl(env, 'TRACE_UI_URL', 'http://localhost:16686'),
+    paxosCommit: loadPaxosCommitConfig(env, databaseUrl(env)),
   };
 }

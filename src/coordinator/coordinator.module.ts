@@ -4,8 +4,13 @@ import { RegistryModule } from '../registry/registry.module';
 import { CoordinatorMessagesController } from '../transport/kafka/coordinator-messages.controller';
 import { TransactionEvents } from '../telemetry/transaction-events';
 import { DecisionWaiters } from './decision-waiters';
+import { FailureDetector } from './paxos-commit/failure-detector';
+import { PaxosCommitLog } from './paxos-commit/paxos-commit-log';
+import { PaxosCommitDriver } from './paxos-commit/paxos-commit.driver';
+import { PAXOS_COMMIT_PROVIDERS } from './paxos-commit/paxos-commit.providers';
 import { PROTOCOL_DRIVERS, ProtocolDriver, ProtocolDrivers } from './protocol-driver';
 import { TakeoverService } from './takeover.service';
+import { ThreePhaseDriver } from './three-phase.driver';
 import { TransactionsService } from './transactions.service';
 import { TwoPhaseDriver } from './two-phase.driver';
 
@@ -14,14 +19,16 @@ import { TwoPhaseDriver } from './two-phase.driver';
   controllers: [CoordinatorMessagesController],
   providers: [
     TwoPhaseDriver,
+    ThreePhaseDriver,
+    ...PAXOS_COMMIT_PROVIDERS,
     // Every protocol driver is listed here once; ProtocolDrivers routes by a transaction's protocol.
-    { provide: PROTOCOL_DRIVERS, inject: [TwoPhaseDriver], useFactory: (...drivers: ProtocolDriver[]) => drivers },
+    { provide: PROTOCOL_DRIVERS, inject: [TwoPhaseDriver, ThreePhaseDriver, PaxosCommitDriver], useFactory: (...drivers: ProtocolDriver[]) => drivers.filter((d) => d.enabled !== false) },
     ProtocolDrivers,
     DecisionWaiters,
     TransactionsService,
     TransactionEvents,
     TakeoverService,
   ],
-  exports: [TwoPhaseDriver, ProtocolDrivers, TransactionsService, TransactionEvents, DecisionWaiters, DecisionLogModule, RegistryModule],
+  exports: [TwoPhaseDriver, PaxosCommitLog, FailureDetector, ProtocolDrivers, TransactionsService, TransactionEvents, DecisionWaiters, DecisionLogModule, RegistryModule],
 })
 export class CoordinatorModule {}

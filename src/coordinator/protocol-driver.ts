@@ -9,6 +9,8 @@ import { Envelope } from '../transport/kafka/envelope';
 
 export interface ProtocolDriver {
   readonly protocol: string;
+  /** False on a replica not configured for the protocol; it is then not offered. */
+  readonly enabled?: boolean;
   /** Starts a transaction the API has just logged. */
   begin(txn: TransactionEntity): Promise<void>;
   /** Resumes a transaction taken over from the log (after a takeover or a restart). */

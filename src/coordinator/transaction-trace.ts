@@ -8,7 +8,8 @@ import { Context, Span, context, trace } from '@opentelemetry/api';
 import { Decision } from '../protocols/common/effects';
 import { ATTR_TXN_DECISION, ATTR_TXN_ID, ATTR_TXN_PROTOCOL, contextFromTraceparent, startSpan } from '../telemetry/txn-tracing';
 
-export type Phase = 'prepare' | 'commit';
+/** `precommit` is 3PC's middle phase, from the logged PreCommit until the decision. */
+export type Phase = 'prepare' | 'precommit' | 'commit';
 
 export class TransactionTrace {
   private span: Span | undefined;

@@ -4,75 +4,49 @@
  * durable, before any of the step's messages leave (see protocols/common/effects.ts), and it
  * feeds one input at a time to each transaction so the core never sees interleaved steps.
  */
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
-import { Failpoints } from '../common/failpoints';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
 import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { assertNever } from '../protocols/common/assert';
-import { Decision, orderForDurability } from '../protocols/common/effects';
-import { CoordinatorEffect, CoordinatorInput, TmConfig, TmRecord, decisionOf, initialCoordinatorState, step } from '../protocols/two-phase/coordinator';
+import { orderForDurability } from '../protocols/common/effects';
+import { CoordinatorEffect, CoordinatorInput, CoordinatorState, TmConfig, TmRecord, decisionOf, initialCoordinatorState, step } from '../protocols/two-phase/coordinator';
 import { TmToRm } from '../protocols/two-phase/messages';
 import { ParticipantRegistry } from '../registry/participant-registry.service';
 import { Envelope } from '../transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
-import { HEADER_TRACEPARENT, Topics } from '../transport/kafka/topics';
-import { TransactionEvent, TransactionEvents } from '../telemetry/transaction-events';
-import { ATTR_TXN_DECISION, activeTraceparent, contextForTransaction, inSpan } from '../telemetry/txn-tracing';
+import { Topics } from '../transport/kafka/topics';
+import { TransactionEvents } from '../telemetry/transaction-events';
+import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../telemetry/txn-tracing';
 import { ActiveTransaction, activeFromLog } from './active-transaction';
-import { ProtocolDriver } from './protocol-driver';
+import { ProtocolDriverBase } from './protocol-driver.base';
 import { DecisionWaiters } from './decision-waiters';
-import { KeyedSerialQueue } from '../common/keyed-serial-queue';
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 @Injectable()
-export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
+export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, CoordinatorInput> {
   readonly protocol = '2pc';
-  private readonly logger = new Logger(TwoPhaseDriver.name);
-  private readonly active = new Map<string, ActiveTransaction>();
-  /** Transactions being logged by the API right now, about to `begin` here. */
-  private readonly expected = new Set<string>();
-  private readonly queue = new KeyedSerialQueue();
-  private stopping = false;
-  private readonly failpoints: Failpoints;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(KAFKA_TOPICS) private readonly topics: Topics,
-    private readonly log: DecisionLogRepository,
-    private readonly publisher: KafkaPublisher,
-    private readonly registry: ParticipantRegistry,
-    private readonly waiters: DecisionWaiters,
-    private readonly events: TransactionEvents,
+    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(KAFKA_TOPICS) topics: Topics,
+    log: DecisionLogRepository,
+    publisher: KafkaPublisher,
+    registry: ParticipantRegistry,
+    waiters: DecisionWaiters,
+    events: TransactionEvents,
   ) {
-    this.failpoints = new Failpoints(config.failpoints);
-    registry.onParticipantDown((rm) => this.participantDown(rm));
-  }
-
-  onApplicationShutdown(): void {
-    this.stopping = true;
-    for (const txn of this.active.values()) for (const timer of txn.timers.values()) clearTimeout(timer);
-  }
-
-  expect(txnId: string): void {
-    this.expected.add(txnId);
-  }
-
-  unexpect(txnId: string): void {
-    this.expected.delete(txnId);
+    super({ config, topics, log, publisher, registry, waiters, events });
   }
 
   /** Starts a transaction that the API has just logged. */
   begin(txn: TransactionEntity): Promise<void> {
-    this.expected.delete(txn.id);
     const active = activeFromLog(txn);
     // A new transaction starts from the core's initial state; `begin` sends the prepares.
     active.state = initialCoordinatorState(txn.id, active.state.rms);
-    this.active.set(txn.id, active);
+    this.startRunning(active);
     return this.dispatch(txn.id, { type: 'begin' });
   }
 
@@ -86,13 +60,6 @@ export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
     return this.dispatch(txn.id, { type: 'recover' });
   }
 
-  /** Stops running the transactions of partitions this replica no longer holds; their new owner takes over. */
-  release(partitions: readonly number[]): number {
-    const released = [...this.active].filter(([, txn]) => partitions.includes(txn.partition));
-    for (const [txnId, txn] of released) this.finish(txnId, txn);
-    return released.length;
-  }
-
   /** A message from a participant. Messages about transactions not running here are answered from the log. */
   async deliver(envelope: Envelope): Promise<boolean> {
     const input = toCoordinatorInput(envelope);
@@ -102,37 +69,26 @@ export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
     return true;
   }
 
-  isActive(txnId: string): boolean {
-    return this.active.has(txnId) || this.expected.has(txnId);
-  }
-
-  activeCount(): number {
-    return this.active.size;
-  }
-
   requestAbort(txnId: string, reason: string): Promise<void> {
     return this.active.has(txnId) ? this.dispatch(txnId, { type: 'abortRequested', reason }) : Promise.resolve();
   }
 
-  private participantDown(rm: string): void {
+  protected participantDown(rm: string): void {
     for (const [txnId, txn] of this.active) {
       if (txn.state.rms.includes(rm) && decisionOf(txn.state) === undefined) void this.dispatch(txnId, { type: 'participantDown', rm });
     }
   }
 
-  private dispatch(txnId: string, input: CoordinatorInput): Promise<void> {
-    return this.queue.run(txnId, () => this.apply(txnId, input)).catch((error: Error) => {
-      this.logger.error(`transaction ${txnId}: ${input.type} failed: ${error.stack ?? error.message}`);
-    });
-  }
-
-  private async apply(txnId: string, input: CoordinatorInput): Promise<void> {
+  protected async apply(txnId: string, input: CoordinatorInput): Promise<void> {
     const txn = this.active.get(txnId);
     if (!txn || this.stopping) return;
     const parent = contextForTransaction(txn.traceContext);
     const result = step(txn.state, input, this.tmConfig(txn));
     const { persists, rest } = orderForDurability<CoordinatorEffect>(result.effects);
-    if (input.type === 'begin') txn.trace.startPhase('prepare', parent);
+    if (input.type === 'begin') {
+      txn.trace.startPhase('prepare', parent);
+      await this.failpoints.reach('after-transaction-logged', txnId);
+    }
     if (input.type === 'recover') {
       const logged = decisionOf(txn.state);
       txn.trace.startPhase(logged ? 'commit' : 'prepare', parent, { 'txn.recovered': true, ...(logged ? { [ATTR_TXN_DECISION]: logged } : {}) });
@@ -141,14 +97,15 @@ export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
     await Promise.all(persists.map((effect) => effect.kind === 'persist' && this.persist(txn, effect.record)));
     txn.state = result.state;
     const decision = decisionOf(txn.state);
-    if (decision && persists.some((e) => e.kind === 'persist' && e.record.type === 'decision')) {
+    const decidedNow = decision !== undefined && persists.some((e) => e.kind === 'persist' && e.record.type === 'decision');
+    if (decidedNow) {
       txn.trace.decided(decision, parent);
       await this.failpoints.reach('after-decision-logged', txnId);
     }
     for (const effect of persists) if (effect.kind === 'persist') this.emitPersisted(txn, effect.record);
     const outbound: OutboundMessage[] = [];
     for (const effect of rest) this.carryOut(txn, effect, outbound);
-    await context.with(txn.trace.context(parent), () => this.publish(txnId, outbound));
+    await context.with(txn.trace.context(parent), () => this.publish(txnId, outbound, decidedNow ? 'after-some-decisions-sent' : undefined));
     if (input.type === 'begin') {
       this.emit(txn, { type: 'prepareSent', participants: txn.state.rms });
       await this.failpoints.reach('after-prepare-sent', txnId);
@@ -165,7 +122,7 @@ export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
         outbound.push(this.outbound(txn, effect.to, effect.message));
         return;
       case 'setTimer':
-        this.arm(txn, effect.timer, effect.afterMs);
+        this.arm(txn, effect.timer, effect.afterMs, { type: 'timer', timer: effect.timer });
         return;
       case 'decide':
         this.waiters.notify(txn.state.txnId, effect.decision);
@@ -173,10 +130,6 @@ export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
       default:
         assertNever(effect, 'effect');
     }
-  }
-
-  private emit(txn: ActiveTransaction, event: DistributiveOmit<TransactionEvent, 'txnId' | 'protocol' | 'at' | 'startedAt'>): void {
-    this.events.emit({ ...event, txnId: txn.state.txnId, protocol: txn.protocol, at: Date.now(), startedAt: txn.startedAt } as TransactionEvent);
   }
 
   private emitPersisted(txn: ActiveTransaction, record: TmRecord): void {
@@ -216,68 +169,16 @@ export class TwoPhaseDriver implements ProtocolDriver, OnApplicationShutdown {
     }
   }
 
-  private async publish(txnId: string, outbound: OutboundMessage[]): Promise<void> {
-    try {
-      await this.publisher.publish(outbound);
-    } catch (error) {
-      // Lost prepares end in the prepare timeout; lost decisions are resent by the resend timer.
-      this.logger.warn(`transaction ${txnId}: sending ${outbound.length} message(s) failed: ${(error as Error).message}`);
-    }
-  }
-
   private outbound(txn: ActiveTransaction, rm: string, message: TmToRm): OutboundMessage {
-    const common = {
-      v: 1 as const,
-      txnId: txn.state.txnId,
-      protocol: txn.protocol,
-      from: this.config.coordinatorId,
-      epoch: txn.epoch,
-      sentAt: new Date().toISOString(),
-    };
-    const envelope: Envelope =
+    const envelope =
       message.type === 'Prepare'
-        ? { ...common, type: 'PREPARE', body: { payload: txn.payloads.get(rm) ?? null, timeoutMs: txn.timeoutMs } }
-        : { ...common, type: message.type === 'Commit' ? 'COMMIT' : 'ABORT', body: {} };
-    // The kafkajs instrumentation replaces this with its producer span when tracing is on.
-    const traceparent = activeTraceparent() ?? txn.traceContext;
-    const headers = traceparent ? { [HEADER_TRACEPARENT]: traceparent } : undefined;
-    return { topic: this.registry.topicOf(rm) ?? this.topics.participant(rm), envelope, headers };
-  }
-
-  private arm(txn: ActiveTransaction, timer: 'prepareTimeout' | 'resend', afterMs: number): void {
-    clearTimeout(txn.timers.get(timer));
-    const handle = setTimeout(() => void this.dispatch(txn.state.txnId, { type: 'timer', timer }), afterMs);
-    handle.unref();
-    txn.timers.set(timer, handle);
-  }
-
-  private finish(txnId: string, txn: ActiveTransaction): void {
-    for (const timer of txn.timers.values()) clearTimeout(timer);
-    txn.trace.end();
-    this.active.delete(txnId);
+        ? this.envelope(txn, { type: 'PREPARE', body: { payload: txn.payloads.get(rm) ?? null, timeoutMs: txn.timeoutMs } })
+        : this.envelope(txn, { type: message.type === 'Commit' ? 'COMMIT' : 'ABORT', body: {} });
+    return this.toParticipant(txn, rm, envelope);
   }
 
   private tmConfig(txn: ActiveTransaction): TmConfig {
     return { prepareTimeoutMs: txn.timeoutMs, resendIntervalMs: this.config.resendIntervalMs };
-  }
-
-  private async answerFromLog(txnId: string, rm: string, senderEpoch: number): Promise<void> {
-    const logged = await this.log.findById(txnId);
-    // Presumed abort: a transaction the log does not know was never committed.
-    const decision: Decision | null = logged ? logged.decision : 'ABORT';
-    if (!decision) return;
-    const envelope: Envelope = {
-      v: 1,
-      type: decision,
-      txnId,
-      protocol: '2pc',
-      from: this.config.coordinatorId,
-      // For a transaction the log never knew, echo the asker's epoch so it does not fence us out.
-      epoch: logged?.epoch ?? senderEpoch,
-      sentAt: new Date().toISOString(),
-      body: {},
-    };
-    await this.publish(txnId, [{ topic: this.registry.topicOf(rm) ?? this.topics.participant(rm), envelope }]);
   }
 
   /**

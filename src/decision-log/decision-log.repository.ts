@@ -48,6 +48,20 @@ export abstract class DecisionLogRepository {
   /** Forces the decision; returns the decision the log holds (an earlier one wins). */
   abstract appendDecision(txnId: string, decision: 'COMMIT' | 'ABORT', reason: string): Promise<'COMMIT' | 'ABORT'>;
   abstract appendAck(txnId: string, rm: string): Promise<void>;
+  /**
+   * 3pc: forces the PreCommit record, but only while `epoch` still owns the transaction and
+   * nothing is decided. False means a newer owner (or a decision) got there first, and the
+   * caller must not send PreCommit.
+   */
+  abstract appendPreCommit(txnId: string, epoch: number): Promise<boolean>;
+  /** 3pc: notes that `rm` acknowledged PreCommit; informational, nothing waits for it. */
+  abstract appendPreCommitAck(txnId: string, rm: string): Promise<void>;
+  /**
+   * 3pc: forces the decision while `epoch` still owns the transaction. Returns the decision
+   * the log holds (an earlier one wins, whoever wrote it), or null when a newer owner holds
+   * the transaction and nothing is decided: the caller must then stop without sending.
+   */
+  abstract appendDecisionAtEpoch(txnId: string, epoch: number, decision: 'COMMIT' | 'ABORT', reason: string): Promise<'COMMIT' | 'ABORT' | null>;
   abstract markComplete(txnId: string): Promise<void>;
   abstract findById(id: string): Promise<TransactionEntity | null>;
   abstract list(filter: TransactionFilter): Promise<TransactionEntity[]>;

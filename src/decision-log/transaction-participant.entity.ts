@@ -10,6 +10,8 @@ export class TransactionParticipantEntity {
   @Column('text', { nullable: true }) vote!: 'YES' | 'NO' | null;
   @Column('text', { name: 'vote_reason', nullable: true }) voteReason!: string | null;
   @Column('timestamptz', { name: 'voted_at', nullable: true }) votedAt!: Date | null;
+  /** 3pc only: when the participant acknowledged PreCommit. */
+  @Column('timestamptz', { name: 'precommit_acked_at', nullable: true }) precommitAckedAt!: Date | null;
   @Column('timestamptz', { name: 'acked_at', nullable: true }) ackedAt!: Date | null;
   @ManyToOne(() => TransactionEntity, (t) => t.participants, { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'txn_id' })

@@ -1,7 +1,8 @@
 import { Column, Entity, OneToMany, PrimaryColumn } from 'typeorm';
 import { TransactionParticipantEntity } from './transaction-participant.entity';
 
-export type TransactionState = 'PREPARING' | 'COMMITTED' | 'ABORTED';
+/** PRECOMMITTED is 3pc only: every participant voted yes and the PreCommit is logged. */
+export type TransactionState = 'PREPARING' | 'PRECOMMITTED' | 'COMMITTED' | 'ABORTED';
 
 @Entity({ name: 'transactions' })
 export class TransactionEntity {
@@ -19,6 +20,7 @@ export class TransactionEntity {
   @Column('timestamptz', { name: 'lease_expires_at' }) leaseExpiresAt!: Date;
   @Column('text', { name: 'trace_context', nullable: true }) traceContext!: string | null;
   @Column('timestamptz', { name: 'created_at' }) createdAt!: Date;
+  @Column('timestamptz', { name: 'precommitted_at', nullable: true }) precommittedAt!: Date | null;
   @Column('timestamptz', { name: 'decided_at', nullable: true }) decidedAt!: Date | null;
   @Column('timestamptz', { name: 'completed_at', nullable: true }) completedAt!: Date | null;
   @OneToMany(() => TransactionParticipantEntity, (p) => p.transaction) participants!: TransactionParticipantEntity[];

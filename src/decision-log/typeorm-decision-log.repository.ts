@@ -66,6 +66,39 @@ export class TypeOrmDecisionLogRepository extends DecisionLogRepository {
     });
   }
 
+  appendPreCommit(txnId: string, epoch: number): Promise<boolean> {
+    return this.committer.submit(async (manager) => {
+      const result: [unknown[], number] = await manager.query(
+        `UPDATE transactions SET state = 'PRECOMMITTED', precommitted_at = COALESCE(precommitted_at, now())
+         WHERE id = $1 AND epoch = $2 AND decision IS NULL`,
+        [txnId, epoch],
+      );
+      return result[1] > 0;
+    });
+  }
+
+  appendPreCommitAck(txnId: string, rm: string): Promise<void> {
+    return this.committer.submit(async (manager) => {
+      await manager.query(
+        `UPDATE transaction_participants SET precommit_acked_at = now() WHERE txn_id = $1 AND name = $2 AND precommit_acked_at IS NULL`,
+        [txnId, rm],
+      );
+    });
+  }
+
+  appendDecisionAtEpoch(txnId: string, epoch: number, decision: 'COMMIT' | 'ABORT', reason: string): Promise<'COMMIT' | 'ABORT' | null> {
+    return this.committer.submit(async (manager) => {
+      await manager.query(
+        `UPDATE transactions SET decision = $3, decision_reason = $4, decided_at = now(),
+           state = CASE WHEN $3 = 'COMMIT' THEN 'COMMITTED' ELSE 'ABORTED' END
+         WHERE id = $1 AND epoch = $2 AND decision IS NULL`,
+        [txnId, epoch, decision, reason],
+      );
+      const rows: { decision: 'COMMIT' | 'ABORT' | null }[] = await manager.query(`SELECT decision FROM transactions WHERE id = $1`, [txnId]);
+      return rows[0]?.decision ?? null;
+    });
+  }
+
   markComplete(txnId: string): Promise<void> {
     return this.committer.submit(async (manager) => {
       await manager.query(`UPDATE transactions SET completed_at = now() WHERE id = $1 AND completed_at IS NULL`, [txnId]);

@@ -30,6 +30,7 @@ const PAGE = `<!doctype html>
   .COMMITTED { color: #0a7a3b; font-weight: 600; }
   .ABORTED { color: #b42318; font-weight: 600; }
   .PREPARING { color: #b54708; font-weight: 600; }
+  .PRECOMMITTED { color: #b54708; font-weight: 600; }
   button { margin-right: .3rem; cursor: pointer; }
   #status { min-height: 1.2rem; margin-top: .5rem; }
   #status.error { color: #b42318; }
@@ -42,7 +43,7 @@ const PAGE = `<!doctype html>
 
 <h2>Outcomes</h2>
 <table id="outcomes">
-  <thead><tr><th>protocol</th><th>PREPARING</th><th>COMMITTED</th><th>ABORTED</th><th>unfinished</th><th>oldest unfinished</th></tr></thead>
+  <thead><tr><th>protocol</th><th>PREPARING</th><th>PRECOMMITTED</th><th>COMMITTED</th><th>ABORTED</th><th>unfinished</th><th>oldest unfinished</th></tr></thead>
   <tbody></tbody>
 </table>
 
@@ -60,7 +61,7 @@ const PAGE = `<!doctype html>
 
 <script>
 const TRACE_UI_URL = __TRACE_UI_URL__;
-const STATES = ['PREPARING', 'COMMITTED', 'ABORTED'];
+const STATES = ['PREPARING', 'PRECOMMITTED', 'COMMITTED', 'ABORTED'];
 
 function el(tag, props, ...children) {
   const node = document.createElement(tag);

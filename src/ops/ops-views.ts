@@ -28,7 +28,7 @@ export type TimelineEvent =
 export class TimelineView {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() protocol!: string;
-  @ApiProperty({ enum: ['PREPARING', 'COMMITTED', 'ABORTED'] }) state!: string;
+  @ApiProperty({ enum: ['PREPARING', 'PRECOMMITTED', 'COMMITTED', 'ABORTED'] }) state!: string;
   @ApiProperty() completed!: boolean;
   @ApiProperty({ nullable: true, description: 'W3C trace id from the stored trace context' }) traceId!: string | null;
   @ApiProperty() owner!: string;
@@ -39,7 +39,7 @@ export class TimelineView {
 export class UnfinishedView {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() protocol!: string;
-  @ApiProperty({ enum: ['PREPARING', 'COMMITTED', 'ABORTED'] }) state!: string;
+  @ApiProperty({ enum: ['PREPARING', 'PRECOMMITTED', 'COMMITTED', 'ABORTED'] }) state!: string;
   @ApiProperty({ nullable: true }) decision!: string | null;
   @ApiProperty() createdAt!: string;
   @ApiProperty({ description: 'Milliseconds since the transaction was created' }) ageMs!: number;

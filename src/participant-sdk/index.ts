@@ -8,6 +8,7 @@
  *       prepare: async ({ txnId, payload, db }) => ({ vote: 'YES' }),  // or { vote: 'NO', reason }
  *       commit: async ({ txnId, payload, db }) => {},
  *       abort: async ({ txnId, payload, db }) => {},
+ *       preCommit: async ({ txnId, payload, db }) => {},          // optional, 3pc only
  *     },
  *   });
  *   await participant.start();   // resolves once listening and announced
@@ -15,6 +16,8 @@
  */
 export { TransactionParticipant } from './transaction-participant';
 export { PARTICIPANT_LOG_TABLE } from './participant-log.repository';
+export { THREE_PHASE_LOG_TABLE } from './three-phase-log.repository';
+export { PAXOS_COMMIT_LOG_TABLE } from './paxos-commit-log.repository';
 export type {
   LoggedRmState,
   ParticipantHandlers,

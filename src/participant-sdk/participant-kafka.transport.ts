@@ -16,6 +16,8 @@ export interface ParticipantKafkaOptions {
   readonly topics: Topics;
   readonly topicPartitions: number;
   readonly logger: ParticipantLogger;
+  /** What the announcement says this participant speaks; `['2pc']` unless given. */
+  readonly protocols?: readonly string[];
 }
 
 export class ParticipantKafkaTransport {
@@ -63,6 +65,17 @@ export class ParticipantKafkaTransport {
     await this.producer.send({ topic: this.options.topics.coordinator, acks: -1, messages });
   }
 
+  /** Sends ready envelopes, each to its own topic, keyed by transaction id (Paxos Commit votes go to several acceptors). */
+  async sendEnvelopes(messages: readonly { readonly topic: string; readonly envelope: Envelope; readonly traceparent?: string }[]): Promise<void> {
+    const topicMessages = new Map<string, { key: string; value: string; headers?: IHeaders }[]>();
+    for (const { topic, envelope, traceparent } of messages) {
+      const list = topicMessages.get(topic) ?? [];
+      list.push({ key: envelope.txnId, value: encodeEnvelope(envelope), headers: traceparent ? { [HEADER_TRACEPARENT]: traceparent } : undefined });
+      topicMessages.set(topic, list);
+    }
+    await this.producer.sendBatch({ acks: -1, topicMessages: [...topicMessages].map(([topic, list]) => ({ topic, messages: list })) });
+  }
+
   async announce(): Promise<void> {
     const { name, instanceId } = this.options;
     const envelope: Envelope = {
@@ -73,7 +86,7 @@ export class ParticipantKafkaTransport {
       from: name,
       epoch: 0,
       sentAt: new Date().toISOString(),
-      body: { name, protocols: ['2pc'], topic: this.ownTopic, instanceId },
+      body: { name, protocols: [...(this.options.protocols ?? ['2pc'])], topic: this.ownTopic, instanceId },
     };
     await this.producer.send({ topic: this.options.topics.participants, acks: -1, messages: [{ key: name, value: encodeEnvelope(envelope) }] });
   }

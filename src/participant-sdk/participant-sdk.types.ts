@@ -29,6 +29,12 @@ export interface ParticipantHandlers<P = unknown> {
   commit(ctx: TransactionContext<P>): Promise<void>;
   /** Undoes prepared work. Runs at most once, and only for a transaction this participant prepared. */
   abort(ctx: TransactionContext<P>): Promise<void>;
+  /**
+   * 3pc only, optional: every participant voted yes and the transaction will commit unless
+   * everyone fails. Runs at most once, inside the database transaction that records it; a
+   * throw is retried later. Nothing may be made final here: commit still follows.
+   */
+  preCommit?(ctx: TransactionContext<P>): Promise<void>;
 }
 
 export interface ParticipantLogger {
@@ -59,6 +65,13 @@ export interface TransactionParticipantOptions<P = unknown> {
   readonly partitionsConsumedConcurrently?: number;
   /** Size of the Postgres connection pool; defaults to 10. */
   readonly poolSize?: number;
+  /**
+   * 3pc: the bound on message delay and processing the protocol assumes, added to every wait
+   * for the coordinator before it counts as crashed; defaults to 1000.
+   */
+  readonly terminationGraceMs?: number;
+  /** 3pc: how long a recovery coordinator waits for its peers' answers before asking the failure detector; defaults to 1000. */
+  readonly collectTimeoutMs?: number;
   /** How long `start()` waits for the consumer to join its group; defaults to 60000. */
   readonly startTimeoutMs?: number;
   readonly logger?: ParticipantLogger;

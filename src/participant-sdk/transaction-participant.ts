@@ -3,17 +3,27 @@
  * orders on `<prefix>.rm.<name>`, runs the service's handlers inside its own database
  * transactions, keeps the participant log, answers on `<prefix>.coordinator`, announces
  * itself on `<prefix>.participants`, and on start asks about transactions left in doubt.
+ * Messages are dispatched by the envelope's `protocol`: Paxos Commit ones go to their own
+ * driver (paxos-commit.driver.ts), which votes to the acceptors instead of a coordinator.
  * docs/protocol.md is the wire contract it implements.
  */
 import { randomUUID } from 'node:crypto';
 import { Consumer, EachMessagePayload } from 'kafkajs';
 import { Pool } from 'pg';
-import { PARTICIPANT_NAME_PATTERN, parseEnvelope } from '../transport/kafka/envelope';
+import { Envelope, PARTICIPANT_NAME_PATTERN, parseEnvelope } from '../transport/kafka/envelope';
 import { HEADER_TRACEPARENT, topicsFor } from '../transport/kafka/topics';
 import { CoordinatorOrder, ParticipantDriver, errorMessage } from './participant.driver';
 import { ParticipantKafkaTransport, headerText } from './participant-kafka.transport';
 import { PostgresParticipantLog } from './participant-log.repository';
+import { PaxosCommitParticipantDriver, paxosCommitOrderOf } from './paxos-commit.driver';
+import { PostgresPaxosCommitLog } from './paxos-commit-log.repository';
+import { paxosCommitTopicsFor } from '../transport/kafka/paxos-commit-topics';
 import { ParticipantLogger, TransactionParticipantOptions } from './participant-sdk.types';
+import { AnnouncementDetector } from './peer-detector';
+import { inboundStep } from './three-phase-messages';
+import { PostgresThreePhaseLog } from './three-phase-log.repository';
+import { ThreePhaseParticipantDriver } from './three-phase.driver';
+import { TM } from '../protocols/three-phase/messages';
 
 const DEFAULTS = {
   topicPrefix: 'txn',
@@ -24,9 +34,17 @@ const DEFAULTS = {
   partitionsConsumedConcurrently: 4,
   poolSize: 10,
   startTimeoutMs: 60_000,
+  terminationGraceMs: 1000,
+  collectTimeoutMs: 1000,
 };
 
+/** The coordinator's default PARTICIPANT_TTL_MS, for a 3pc PREPARE that does not carry one. */
+const DEFAULT_PARTICIPANT_TTL_MS = 5000;
+
 type Status = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** Every protocol this SDK takes part in; the announcement tells coordinators. */
+const SUPPORTED_PROTOCOLS = ['2pc', 'paxos-commit', '3pc'] as const;
 
 export class TransactionParticipant<P = unknown> {
   /** Distinguishes this process from earlier or parallel instances of the same participant. */
@@ -37,6 +55,9 @@ export class TransactionParticipant<P = unknown> {
   private readonly pool: Pool;
   private readonly transport: ParticipantKafkaTransport;
   private readonly driver: ParticipantDriver;
+  private readonly paxosCommit: PaxosCommitParticipantDriver;
+  private readonly threePhase: ThreePhaseParticipantDriver;
+  private readonly peers: AnnouncementDetector;
   private consumer: Consumer | undefined;
   private announceTimer: NodeJS.Timeout | undefined;
   private status: Status = 'new';
@@ -56,6 +77,7 @@ export class TransactionParticipant<P = unknown> {
       topics: topicsFor(this.settings.topicPrefix),
       topicPartitions: this.settings.topicPartitions,
       logger: this.logger,
+      protocols: SUPPORTED_PROTOCOLS,
     });
     this.driver = new ParticipantDriver({
       name: options.name,
@@ -63,6 +85,36 @@ export class TransactionParticipant<P = unknown> {
       log: new PostgresParticipantLog(this.pool, options.name),
       publish: (replies) => this.transport.sendReplies(replies),
       queryIntervalMs: this.settings.queryIntervalMs,
+      logger: this.logger,
+    });
+    this.paxosCommit = new PaxosCommitParticipantDriver({
+      name: options.name,
+      handlers: options.handlers as TransactionParticipantOptions['handlers'],
+      log: new PostgresPaxosCommitLog(this.pool, options.name),
+      publish: (messages) => this.transport.sendEnvelopes(messages),
+      topics: { acceptor: paxosCommitTopicsFor(this.settings.topicPrefix).acceptor, coordinator: topicsFor(this.settings.topicPrefix).coordinator },
+      queryIntervalMs: this.settings.queryIntervalMs,
+      logger: this.logger,
+    });
+    const topics = topicsFor(this.settings.topicPrefix);
+    this.peers = new AnnouncementDetector(this.transport.kafka, topics.participants, `${topics.participants}.detector.${options.name}.${this.instanceId}`, this.logger);
+    this.threePhase = new ThreePhaseParticipantDriver({
+      name: options.name,
+      handlers: options.handlers as TransactionParticipantOptions['handlers'],
+      log: new PostgresThreePhaseLog(this.pool, options.name),
+      detector: this.peers,
+      send: (messages) =>
+        this.transport.sendEnvelopes(
+          messages.map(({ to, type, txnId, epoch, body, traceparent }) => ({
+            topic: to === TM ? topics.coordinator : topics.participant(to),
+            envelope: { v: 1, type, txnId, protocol: '3pc', from: options.name, epoch, sentAt: new Date().toISOString(), body } as Envelope,
+            traceparent,
+          })),
+        ),
+      queryIntervalMs: this.settings.queryIntervalMs,
+      collectTimeoutMs: this.settings.collectTimeoutMs,
+      terminationGraceMs: this.settings.terminationGraceMs,
+      defaultParticipantTtlMs: DEFAULT_PARTICIPANT_TTL_MS,
       logger: this.logger,
     });
   }
@@ -82,9 +134,14 @@ export class TransactionParticipant<P = unknown> {
     this.status = 'starting';
     try {
       await new PostgresParticipantLog(this.pool, this.name).ensureSchema();
+      await new PostgresPaxosCommitLog(this.pool, this.name).ensureSchema();
+      await new PostgresThreePhaseLog(this.pool, this.name).ensureSchema();
       await this.transport.connect();
       await this.startConsumer();
+      await this.peers.start();
       await this.driver.recover();
+      await this.paxosCommit.recover();
+      await this.threePhase.recover();
       await this.transport.announce();
       this.scheduleAnnounce();
       this.status = 'running';
@@ -102,6 +159,9 @@ export class TransactionParticipant<P = unknown> {
     clearTimeout(this.announceTimer);
     await this.consumer?.disconnect().catch((error: Error) => this.logger.warn(`consumer disconnect: ${error.message}`));
     await this.driver.stop();
+    await this.paxosCommit.stop();
+    await this.threePhase.stop();
+    await this.peers.stop();
     await this.transport.disconnect().catch((error: Error) => this.logger.warn(`producer disconnect: ${error.message}`));
     await this.pool.end().catch((error: Error) => this.logger.warn(`postgres pool end: ${error.message}`));
     this.status = 'stopped';
@@ -132,6 +192,8 @@ export class TransactionParticipant<P = unknown> {
 
   private async onMessage({ topic, message }: EachMessagePayload): Promise<void> {
     const parsed = parseEnvelope(message.value ?? null);
+    if (parsed.ok && parsed.envelope.protocol === 'paxos-commit') return this.onPaxosCommit(topic, message, parsed.envelope);
+    if (parsed.ok && parsed.envelope.protocol === '3pc') return this.onThreePhase(topic, message, parsed.envelope);
     let reason: string | undefined;
     if (!parsed.ok) reason = parsed.reason;
     else if (parsed.envelope.type !== 'PREPARE' && parsed.envelope.type !== 'COMMIT' && parsed.envelope.type !== 'ABORT') {
@@ -156,6 +218,22 @@ export class TransactionParticipant<P = unknown> {
     await this.driver.deliver(order);
   }
 
+  /** Paxos Commit messages go to their own driver; anything it cannot take is dead-lettered. */
+  private async onPaxosCommit(topic: string, message: EachMessagePayload['message'], envelope: Envelope): Promise<void> {
+    const order = paxosCommitOrderOf(envelope, headerText(message.headers, HEADER_TRACEPARENT));
+    if (typeof order !== 'string') return this.paxosCommit.deliver(order);
+    await this.transport.deadLetter(topic, message, order).catch((error) => this.logger.error(`could not dead-letter a message from ${topic}: ${errorMessage(error)}`));
+  }
+
+  /** Three-phase commit messages, from the coordinator or from peers, go to their own driver. */
+  private async onThreePhase(topic: string, message: EachMessagePayload['message'], envelope: Envelope): Promise<void> {
+    const step = inboundStep(envelope, headerText(message.headers, HEADER_TRACEPARENT));
+    if (step) return this.threePhase.deliver(step, envelope.txnId);
+    if (step === null) return;
+    const reason = `${envelope.type} is not expected on ${topic}`;
+    await this.transport.deadLetter(topic, message, reason).catch((error) => this.logger.error(`could not dead-letter a message from ${topic}: ${errorMessage(error)}`));
+  }
+
   private scheduleAnnounce(): void {
     this.announceTimer = setTimeout(async () => {
       if (this.status !== 'running') return;
@@ -176,7 +254,7 @@ function validateOptions(options: TransactionParticipantOptions<unknown>): void 
   for (const handler of ['prepare', 'commit', 'abort'] as const) {
     if (typeof options.handlers?.[handler] !== 'function') throw new Error(`handlers.${handler} must be a function`);
   }
-  const positive = ['announceIntervalMs', 'queryIntervalMs', 'sessionTimeoutMs', 'topicPartitions', 'partitionsConsumedConcurrently', 'poolSize', 'startTimeoutMs'] as const;
+  const positive = ['announceIntervalMs', 'queryIntervalMs', 'sessionTimeoutMs', 'topicPartitions', 'partitionsConsumedConcurrently', 'poolSize', 'startTimeoutMs', 'terminationGraceMs', 'collectTimeoutMs'] as const;
   for (const key of positive) {
     const value = options[key];
     if (value !== undefined && !(Number.isInteger(value) && value > 0)) throw new Error(`${key} must be a positive integer`);

@@ -85,6 +85,15 @@ export class ParticipantRegistry implements OnModuleInit, OnApplicationShutdown 
     return { ok: true, participant: this.view(entry) };
   }
 
+  /**
+   * The process `name` announced last (from the cache, at most a sweep old). A different
+   * instance than before means the participant restarted in between: to 3PC's failure
+   * detector it failed during whatever it was doing, even if it is announcing again.
+   */
+  instanceOf(name: string): string | undefined {
+    return this.cache.get(name)?.instanceId;
+  }
+
   topicOf(name: string): string | undefined {
     return this.cache.get(name)?.topic;
   }

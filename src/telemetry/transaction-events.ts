@@ -17,6 +17,8 @@ interface Base {
 export type TransactionEvent =
   | (Base & { readonly type: 'prepareSent'; readonly participants: readonly string[] })
   | (Base & { readonly type: 'voted'; readonly participant: string; readonly vote: 'YES' | 'NO' })
+  /** 3pc: every participant voted yes and the PreCommit is logged; from here the transaction commits unless everyone fails. */
+  | (Base & { readonly type: 'preCommitted' })
   | (Base & { readonly type: 'decided'; readonly decision: 'COMMIT' | 'ABORT'; readonly reason: string })
   | (Base & { readonly type: 'acked'; readonly participant: string })
   | (Base & { readonly type: 'completed' })

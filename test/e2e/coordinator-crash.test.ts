@@ -70,4 +70,12 @@ describe('coordinator crash and recovery', () => {
     expect([reservation, hold, order]).toEqual(['committed', 'captured', 'confirmed']);
     expect(conservation.ok, conservation.details.join('\n')).toBe(true);
   });
+
+  it('killed after COMMIT reached only the first participant: recovery re-sends it to the others', async () => {
+    const { cluster: c, txnId } = await crashAt('after-some-decisions-sent');
+    const { done, reservation, hold, order, conservation } = await finalStates(c, txnId);
+    expect(done.decision).toBe('COMMIT');
+    expect([reservation, hold, order]).toEqual(['committed', 'captured', 'confirmed']);
+    expect(conservation.ok, conservation.details.join('\n')).toBe(true);
+  });
 });

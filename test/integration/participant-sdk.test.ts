@@ -165,7 +165,7 @@ describe('participant SDK on real Postgres and Kafka', () => {
   it('announces itself with its name, protocols and topic', async () => {
     const announce = await probe.waitFor('ANNOUNCE', (m) => m.topic === topics.participants && m.envelope?.type === 'ANNOUNCE');
     expect(announce.key).toBe(name);
-    expect(announce.envelope?.body).toEqual({ name, protocols: ['2pc'], topic: rmTopic, instanceId: participant.instanceId });
+    expect(announce.envelope?.body).toEqual({ name, protocols: expect.arrayContaining(['2pc', 'paxos-commit']), topic: rmTopic, instanceId: participant.instanceId });
   });
 
   it('votes YES only after the prepared row and the handler work are durable, echoing epoch and traceparent', async () => {

@@ -29,6 +29,13 @@ export interface ClusterOptions {
   readonly processEnv?: Record<string, string>;
   /** HTTP port of the coordinator; any free port unless given. */
   readonly port?: number;
+  /**
+   * Paxos Commit: every replica is an acceptor with a fresh database of its own
+   * (ACCEPTOR_DATABASE_URL), PAXOS_ACCEPTORS names all replicas and PAXOS_F = (replicas - 1) / 2.
+   */
+  readonly paxosCommit?: boolean;
+  /** Extra environment for one replica only, by index (a failpoint for the first leader, say). */
+  readonly replicaEnv?: Readonly<Record<number, Record<string, string>>>;
 }
 
 export class Cluster {
@@ -40,6 +47,8 @@ export class Cluster {
   coordinator: ManagedProcess | undefined;
   baseUrl = '';
   readonly services = new Map<ServiceName, ManagedProcess>();
+  /** Acceptor database of replica i, when `paxosCommit` is set. */
+  readonly acceptorDatabases: string[] = [];
   private restarts = 0;
 
   constructor(readonly options: ClusterOptions = {}) {
@@ -48,6 +57,9 @@ export class Cluster {
 
   async start(): Promise<void> {
     for (const name of ['coordinator', ...SERVICES] as const) this.databases[name] = await freshDatabase(`${this.prefix}_${name}`);
+    if (this.options.paxosCommit) {
+      for (let i = 0; i < (this.options.replicas ?? 1); i++) this.acceptorDatabases[i] = await freshDatabase(`${this.prefix}_acceptor_${i + 1}`);
+    }
     for (let i = 0; i < (this.options.replicas ?? 1); i++) await this.startCoordinator(this.options.coordinatorEnv, i);
     if ((this.options.replicas ?? 1) > 1) await this.waitForPartitions();
     for (const name of this.options.services ?? SERVICES) await this.startService(name);
@@ -65,6 +77,8 @@ export class Cluster {
       RESEND_INTERVAL_MS: '500',
       PARTICIPANT_TTL_MS: '4000',
       ...this.options.processEnv,
+      ...this.paxosCommitEnv(index),
+      ...this.options.replicaEnv?.[index],
       ...extraEnv,
     });
     this.coordinators[index] = coordinator;
@@ -79,6 +93,17 @@ export class Cluster {
       return status === 200 && body.partitions.length > 0;
     }, 60_000);
     return coordinator;
+  }
+
+  private paxosCommitEnv(index: number): Record<string, string> {
+    if (!this.options.paxosCommit) return {};
+    const replicas = this.options.replicas ?? 1;
+    if (replicas % 2 === 0) throw new Error(`paxos-commit needs 2F+1 acceptor replicas, an odd number; got ${replicas}`);
+    return {
+      ACCEPTOR_DATABASE_URL: this.acceptorDatabases[index],
+      PAXOS_ACCEPTORS: Array.from({ length: replicas }, (_, i) => `coordinator-${i + 1}`).join(','),
+      PAXOS_F: String(Math.floor((replicas - 1) / 2)),
+    };
   }
 
   /** Resolves once every live replica holds a share of the partitions and none is held twice. */

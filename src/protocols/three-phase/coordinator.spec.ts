@@ -81,4 +81,9 @@ describe('three-phase coordinator (Skeen 1981)', () => {
     expect(sends(run([{ type: 'timer', timer: 'resend' }], committed).last)).toEqual(['rm2:DoCommit']);
     expect(sends(run([{ type: 'decisionReq', from: 'rm1' }], committed).last)).toEqual(['rm1:DoCommit']);
   });
+
+  it('counts acks from its own RMs only', () => {
+    const committed = run([{ type: 'preCommitAck', rm: 'rm1' }, { type: 'preCommitAck', rm: 'rm2' }, { type: 'ack', rm: 'rm1' }], precommitting.state).state;
+    expect(run([{ type: 'ack', rm: 'stranger' }], committed).state.acked).toEqual(['rm1']);
+  });
 });

@@ -154,7 +154,8 @@ export function step(state: CoordinatorState, input: CoordinatorInput, config: T
     case 'preCommitAck':
       return onPreCommitAck(state, input.rm, config);
     case 'ack':
-      if (!decisionOf(state) || state.acked.includes(input.rm)) return unchanged(state);
+      // Only the transaction's own RMs count: a stray ack must not make `acked` look complete.
+      if (!decisionOf(state) || !state.rms.includes(input.rm) || state.acked.includes(input.rm)) return unchanged(state);
       return unchanged({ ...state, acked: [...state.acked, input.rm] });
     case 'learned':
       // Only a coordinator in doubt learns the outcome from others.

@@ -3,12 +3,47 @@
  * contract). Parsing is strict so that a malformed message is rejected with a reason, and
  * sent to the dead-letter topic, instead of reaching a protocol core.
  */
+import {
+  HandoverBody,
+  HeartbeatBody,
+  MembershipBody,
+  Phase1aBody,
+  Phase1bBody,
+  Phase2aBody,
+  Phase2bBody,
+  heartbeatBodyError,
+  paxosPrepareBodyError,
+  phase1aBodyError,
+  phase1bBodyError,
+  phase2aBodyError,
+  phase2bBodyError,
+} from './paxos-commit-bodies';
+import {
+  DecisionReqBody,
+  PreCommitAckBody,
+  PreCommitBody,
+  SenderRole,
+  StateReportBody,
+  StateReqBody,
+  decisionReqBodyError,
+  preCommitAckBodyError,
+  preCommitBodyError,
+  stateReportBodyError,
+  stateReqBodyError,
+  threePhaseDecisionBodyError,
+  threePhasePrepareBodyError,
+} from './three-phase-bodies';
+
 export const ENVELOPE_VERSION = 1;
 
 export const PROTOCOLS = ['2pc', '3pc', 'paxos-commit'] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
-export const MESSAGE_TYPES = ['ANNOUNCE', 'PREPARE', 'VOTE', 'COMMIT', 'ABORT', 'ACK', 'QUERY'] as const;
+/** Paxos Commit's own messages: votes as phase 2a, acceptor replies, and replica-to-replica traffic. */
+export const PAXOS_COMMIT_MESSAGE_TYPES = ['PHASE1A', 'PHASE1B', 'PHASE2A', 'PHASE2B', 'HEARTBEAT', 'HANDOVER'] as const;
+/** Three-phase commit's own messages: the PreCommit phase and the termination protocol. */
+export const THREE_PHASE_MESSAGE_TYPES = ['PRECOMMIT', 'PRECOMMIT_ACK', 'STATE_REQ', 'STATE_REPORT', 'DECISION_REQ'] as const;
+export const MESSAGE_TYPES = ['ANNOUNCE', 'PREPARE', 'VOTE', 'COMMIT', 'ABORT', 'ACK', 'QUERY', ...PAXOS_COMMIT_MESSAGE_TYPES, ...THREE_PHASE_MESSAGE_TYPES] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 
 export const PARTICIPANT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -22,6 +57,14 @@ export interface AnnounceBody {
 export interface PrepareBody {
   readonly payload: unknown;
   readonly timeoutMs: number;
+  /** paxos-commit only: the instances and acceptors of the transaction. */
+  readonly membership?: MembershipBody;
+  /** paxos-commit only: the leader the acceptors report phase 2b to. */
+  readonly leader?: string;
+  /** 3pc only: every participant, in the order that ranks recovery coordinators. */
+  readonly participants?: readonly string[];
+  /** 3pc only: how long a silent participant still counts as alive. */
+  readonly participantTtlMs?: number;
 }
 export interface VoteBody {
   readonly vote: 'YES' | 'NO';
@@ -49,10 +92,22 @@ export type Envelope =
   | Base<'ANNOUNCE', AnnounceBody>
   | Base<'PREPARE', PrepareBody>
   | Base<'VOTE', VoteBody>
-  | Base<'COMMIT', EmptyBody>
-  | Base<'ABORT', EmptyBody>
+  /** `role` is set in 3pc only, where participants send decisions too. */
+  | Base<'COMMIT', { readonly role?: SenderRole }>
+  | Base<'ABORT', { readonly role?: SenderRole }>
   | Base<'ACK', AckBody>
-  | Base<'QUERY', EmptyBody>;
+  | Base<'QUERY', EmptyBody>
+  | Base<'PRECOMMIT', PreCommitBody>
+  | Base<'PRECOMMIT_ACK', PreCommitAckBody>
+  | Base<'STATE_REQ', StateReqBody>
+  | Base<'STATE_REPORT', StateReportBody>
+  | Base<'DECISION_REQ', DecisionReqBody>
+  | Base<'PHASE1A', Phase1aBody>
+  | Base<'PHASE1B', Phase1bBody>
+  | Base<'PHASE2A', Phase2aBody>
+  | Base<'PHASE2B', Phase2bBody>
+  | Base<'HEARTBEAT', HeartbeatBody>
+  | Base<'HANDOVER', HandoverBody>;
 
 export type EnvelopeOf<T extends MessageType> = Extract<Envelope, { type: T }>;
 
@@ -84,6 +139,28 @@ function bodyError(type: MessageType, body: Record<string, unknown>): string | u
     case 'ABORT':
     case 'QUERY':
       return undefined;
+    case 'PHASE1A':
+      return phase1aBodyError(body);
+    case 'PHASE1B':
+      return phase1bBodyError(body);
+    case 'PHASE2A':
+      return phase2aBodyError(body);
+    case 'PHASE2B':
+      return phase2bBodyError(body);
+    case 'HEARTBEAT':
+      return heartbeatBodyError(body);
+    case 'HANDOVER':
+      return undefined;
+    case 'PRECOMMIT':
+      return preCommitBodyError(body);
+    case 'PRECOMMIT_ACK':
+      return preCommitAckBodyError(body);
+    case 'STATE_REQ':
+      return stateReqBodyError(body);
+    case 'STATE_REPORT':
+      return stateReportBodyError(body);
+    case 'DECISION_REQ':
+      return decisionReqBodyError(body);
   }
 }
 
@@ -103,7 +180,7 @@ export function parseEnvelope(raw: unknown): ParseResult {
     return fail(`unknown message type ${JSON.stringify(value.type)}`);
   }
   const type = value.type as MessageType;
-  if (typeof value.txnId !== 'string' || (type !== 'ANNOUNCE' && value.txnId.length === 0)) return fail('txnId must be a string');
+  if (typeof value.txnId !== 'string' || (type !== 'ANNOUNCE' && type !== 'HEARTBEAT' && value.txnId.length === 0)) return fail('txnId must be a string');
   if (typeof value.protocol !== 'string' || !(PROTOCOLS as readonly string[]).includes(value.protocol)) {
     return fail(`unknown protocol ${JSON.stringify(value.protocol)}`);
   }
@@ -111,9 +188,17 @@ export function parseEnvelope(raw: unknown): ParseResult {
   if (typeof value.epoch !== 'number' || !Number.isInteger(value.epoch) || value.epoch < 0) return fail('epoch must be a non-negative integer');
   if (typeof value.sentAt !== 'string') return fail('sentAt must be an ISO-8601 string');
   if (!isObject(value.body)) return fail('body must be a JSON object');
-  const error = bodyError(type, value.body);
+  const error = bodyError(type, value.body) ?? (type === 'PREPARE' && value.protocol === 'paxos-commit' ? paxosPrepareBodyError(value.body) : undefined) ?? threePhaseBodyError(type, value.protocol, value.body);
   if (error) return fail(`${type}: ${error}`);
   return { ok: true, envelope: value as unknown as Envelope };
+}
+
+/** The rules a 3pc PREPARE, COMMIT or ABORT adds to the common ones. */
+function threePhaseBodyError(type: MessageType, protocol: string, body: Record<string, unknown>): string | undefined {
+  if (protocol !== '3pc') return undefined;
+  if (type === 'PREPARE') return threePhasePrepareBodyError(body);
+  if (type === 'COMMIT' || type === 'ABORT') return threePhaseDecisionBodyError(body);
+  return undefined;
 }
 
 export function encodeEnvelope(envelope: Envelope): string {

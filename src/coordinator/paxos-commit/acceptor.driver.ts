@@ -1,0 +1,119 @@
+/**
+ * Runs this replica's Paxos Commit acceptor (protocols/paxos-commit/acceptor.ts) against its
+ * own database and Kafka. A step's record is committed in the acceptor database before any
+ * of the step's replies leaves (persist before send, protocols/common/effects.ts), which is
+ * what lets a promise or an acceptance survive a crash; steps of one transaction run one at a
+ * time. State lives in memory while a transaction is active and is rebuilt from the database
+ * when a message arrives for one it no longer holds.
+ */
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { KeyedSerialQueue } from '../../common/keyed-serial-queue';
+import { AppConfig } from '../../config/app-config';
+import { APP_CONFIG } from '../../config/config.constants';
+import { orderForDurability } from '../../protocols/common/effects';
+import { AcceptorConfig, AcceptorEffect, AcceptorInput, AcceptorState, restoreAcceptor, step } from '../../protocols/paxos-commit/acceptor';
+import { PaxosCommitMessage, isBallotZero } from '../../protocols/paxos-commit/messages';
+import { ParticipantRegistry } from '../../registry/participant-registry.service';
+import { EnvelopeOf } from '../../transport/kafka/envelope';
+import { KafkaPublisher, OutboundMessage } from '../../transport/kafka/kafka-publisher';
+import { KAFKA_TOPICS } from '../../transport/kafka/kafka.constants';
+import { paxosCommitTopicsFor } from '../../transport/kafka/paxos-commit-topics';
+import { phaseEnvelope, phaseMessage, reasonsOf } from '../../transport/kafka/paxos-commit-wire';
+import { Topics } from '../../transport/kafka/topics';
+import { AcceptorStore } from './acceptor-store';
+
+/** An acceptor forgets the memory copy of a transaction idle this long; its rows stay. */
+const IDLE_EVICT_MS = 10 * 60_000;
+
+interface Held {
+  state: AcceptorState;
+  touchedAt: number;
+  /** Why participants voted Aborted, to pass on with the phase 2b (not durable: informational). */
+  readonly reasons: Map<string, string>;
+}
+
+@Injectable()
+export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(AcceptorDriver.name);
+  private readonly held = new Map<string, Held>();
+  private readonly queue = new KeyedSerialQueue();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(KAFKA_TOPICS) private readonly topics: Topics,
+    private readonly store: AcceptorStore,
+    private readonly publisher: KafkaPublisher,
+    private readonly registry: ParticipantRegistry,
+  ) {}
+
+  onModuleInit(): void {
+    if (!this.config.paxosCommit) return;
+    this.sweeper = setInterval(() => this.evictIdle(), IDLE_EVICT_MS / 10);
+    this.sweeper.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /** Handles a PHASE2A or PHASE1A addressed to this acceptor; resolves once its replies are out. */
+  handle(envelope: EnvelopeOf<'PHASE2A' | 'PHASE1A'>): Promise<void> {
+    return this.queue.run(envelope.txnId, () => this.apply(envelope)).catch((error: Error) => {
+      // Nothing was revealed: to the proposer this is a lost message, which Paxos tolerates.
+      this.logger.error(`transaction ${envelope.txnId}: ${envelope.type} from ${envelope.from} failed: ${error.stack ?? error.message}`);
+    });
+  }
+
+  private async apply(envelope: EnvelopeOf<'PHASE2A' | 'PHASE1A'>): Promise<void> {
+    const message = phaseMessage(envelope);
+    if (!message || (message.type !== 'phase2a' && message.type !== 'phase1a')) return;
+    const held = await this.holdingOf(envelope.txnId);
+    if (message.type === 'phase2a' && isBallotZero(message.ballot)) for (const [rm, reason] of reasonsOf(envelope as EnvelopeOf<'PHASE2A'>)) held.reasons.set(rm, reason);
+    const input: AcceptorInput = message.type === 'phase2a' ? { type: 'phase2a', message } : { type: 'phase1a', message };
+    const result = step(held.state, input, this.acceptorConfig());
+    const { persists, rest } = orderForDurability<AcceptorEffect>(result.effects);
+    // Persist before send: nothing of this step is revealed until its record is committed.
+    for (const effect of persists) if (effect.kind === 'persist') await this.store.persist(envelope.txnId, effect.record);
+    held.state = result.state;
+    held.touchedAt = Date.now();
+    const outbound = rest.flatMap((effect) => (effect.kind === 'send' ? [this.outbound(held, effect.to, effect.message)] : []));
+    if (outbound.length > 0) await this.publisher.publish(outbound);
+  }
+
+  private async holdingOf(txnId: string): Promise<Held> {
+    const known = this.held.get(txnId);
+    if (known) return known;
+    const state = restoreAcceptor(txnId, this.config.coordinatorId, await this.store.load(txnId));
+    const held: Held = { state, touchedAt: Date.now(), reasons: new Map() };
+    this.held.set(txnId, held);
+    return held;
+  }
+
+  /**
+   * Phase 2b goes to participants' topics when the core addresses a participant (the faster
+   * variant), and to the leader's topic otherwise; phase 1b always goes to a leader.
+   */
+  private outbound(held: Held, to: string, message: PaxosCommitMessage): OutboundMessage {
+    if (message.type !== 'phase1b' && message.type !== 'phase2b') throw new Error(`an acceptor does not send ${message.type}`);
+    const envelope = phaseEnvelope(message, this.config.coordinatorId, held.reasons);
+    const toParticipant = message.type === 'phase2b' && (held.state.membership?.rms.includes(to) ?? false);
+    const topic = toParticipant ? (this.registry.topicOf(to) ?? this.topics.participant(to)) : paxosCommitTopicsFor(this.config.topicPrefix).leader(to);
+    return { topic, envelope };
+  }
+
+  private acceptorConfig(): AcceptorConfig {
+    return { phase2bToRms: this.config.paxosCommit?.phase2bToRms ?? false };
+  }
+
+  /**
+   * Drops memory copies that have been idle long. Only fully durable ones go: an acceptance
+   * still held back for its bundle exists nowhere else yet.
+   */
+  private evictIdle(): void {
+    const cutoff = Date.now() - IDLE_EVICT_MS;
+    for (const [txnId, held] of this.held) {
+      if (held.touchedAt < cutoff && held.state.dirty.length === 0) this.held.delete(txnId);
+    }
+  }
+}

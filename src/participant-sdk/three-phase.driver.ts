@@ -1,0 +1,365 @@
+/**
+ * Runs the pure 3PC participant core (protocols/three-phase/participant.ts, with the
+ * termination protocol of termination.ts) against the service's database, its handlers and
+ * Kafka. Each step runs in one database transaction holding the transaction's log row: the
+ * core's records, the service's handler writes and the row change commit together, and only
+ * then do the step's messages leave (the durability rule of protocols/common/effects.ts).
+ *
+ * The core's timers stand for failure suspicions, and the driver lets one through only when
+ * it is justified. The coordinator is suspected once it stays silent longer than it promised
+ * (PREPARE's, PRECOMMIT's timeoutMs) plus `terminationGraceMs`, the bound on message delay;
+ * a peer is suspected once the announcement detector (peer-detector.ts) says it crashed.
+ * With both right, which is 3PC's synchrony assumption, participants finish a transaction
+ * by themselves whenever the coordinator crashes.
+ */
+import { context } from '@opentelemetry/api';
+import { KeyedSerialQueue } from '../common/keyed-serial-queue';
+import { Decision } from '../protocols/common/effects';
+import { assertNever } from '../protocols/common/assert';
+import { EPOCH_ZERO, TM } from '../protocols/three-phase/messages';
+import { ParticipantEffect, ParticipantState, RmConfig, RmRecord, RmState, RmTimer, initialParticipantState, isDecided, restoreParticipant, step } from '../protocols/three-phase/participant';
+import { ATTR_TXN_DECISION, ATTR_TXN_ID, ATTR_TXN_PROTOCOL, inSpan } from '../telemetry/txn-tracing';
+import { PeerDetector } from './peer-detector';
+import { ParticipantHandlers, ParticipantLogger, PrepareVerdict, TransactionContext } from './participant-sdk.types';
+import { InboundStep, ThreePhaseReply, toReply } from './three-phase-messages';
+import { LockedThreePhaseRow, ThreePhaseLog, ThreePhaseRow } from './three-phase-log.repository';
+
+export interface ThreePhaseSendable extends ThreePhaseReply {
+  readonly txnId: string;
+  /** The transaction's owner epoch as this participant knows it. */
+  readonly epoch: number;
+  readonly traceparent?: string;
+}
+
+export interface ThreePhaseDriverOptions {
+  readonly name: string;
+  readonly handlers: ParticipantHandlers;
+  readonly log: ThreePhaseLog;
+  readonly detector: PeerDetector;
+  /** Sends messages to the coordinator (`to` = TM) or to peers; resolves once the broker has them. */
+  readonly send: (messages: readonly ThreePhaseSendable[]) => Promise<void>;
+  readonly queryIntervalMs: number;
+  /** How long a recovery coordinator waits for state reports and PreCommit acks before asking the detector. */
+  readonly collectTimeoutMs: number;
+  /** The bound on message delay and processing that 3PC assumes; added to every wait for the coordinator. */
+  readonly terminationGraceMs: number;
+  /** The detector's TTL when a PREPARE did not name one (the coordinator's PARTICIPANT_TTL_MS). */
+  readonly defaultParticipantTtlMs: number;
+  readonly logger: ParticipantLogger;
+}
+
+/** What the driver remembers about a transaction between steps, beyond the log row. */
+interface Memory {
+  state: ParticipantState;
+  ttlMs: number;
+  /** Each peer's announced process when this participant first heard of the transaction. */
+  readonly instances: Map<string, string | undefined>;
+}
+
+/** A queued input: a message, or a timer whose suspicion the detector must confirm first. */
+type DriverInput = { readonly kind: 'message'; readonly step: InboundStep } | { readonly kind: 'timer'; readonly timer: RmTimer };
+
+interface StepOutcome {
+  /** What to remember once the step is durable; undefined when the step left no trace. */
+  readonly memory: Memory | undefined;
+  readonly state: ParticipantState;
+  readonly replies: ThreePhaseSendable[];
+  readonly timers: { readonly timer: RmTimer; readonly afterMs: number }[];
+}
+
+const PREPARED_WORK: readonly RmState[] = ['uncertain', 'precommitted'];
+
+export class ThreePhaseParticipantDriver {
+  private readonly queue = new KeyedSerialQueue();
+  private readonly memory = new Map<string, Memory>();
+  /** Per transaction: the core's timers by name, and `retry` for a step that failed. */
+  private readonly timers = new Map<string, Map<string, NodeJS.Timeout>>();
+  private stopping = false;
+
+  constructor(private readonly options: ThreePhaseDriverOptions) {}
+
+  /** Feeds a message from the coordinator or a peer; resolves once it has been handled (or failed and was logged). */
+  deliver(step: InboundStep, txnId: string): Promise<void> {
+    return this.dispatch(txnId, { kind: 'message', step });
+  }
+
+  /**
+   * Restarted in doubt: each such transaction is `recovering` (it missed part of the
+   * protocol, so it never counts in a termination decision) and asks everyone until told.
+   */
+  async recover(): Promise<number> {
+    const rows = await this.options.log.findInDoubt();
+    for (const row of rows) {
+      this.memory.set(row.txnId, this.restore(row));
+      void this.dispatch(row.txnId, { kind: 'message', step: { input: { type: 'recover' } } });
+    }
+    if (rows.length > 0) this.options.logger.info(`recovering ${rows.length} in-doubt 3pc transaction(s): asking the coordinator and the other participants`);
+    return rows.length;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const txnId of [...this.timers.keys()]) this.disarm(txnId);
+    await this.queue.idle();
+  }
+
+  private dispatch(txnId: string, input: DriverInput): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return this.queue.run(txnId, () => this.apply(txnId, input));
+  }
+
+  private async apply(txnId: string, input: DriverInput): Promise<void> {
+    const step = input.kind === 'message' ? input.step : this.confirmSuspicion(txnId, input.timer);
+    if (!step) return;
+    let outcome: StepOutcome | undefined;
+    try {
+      outcome = await this.options.log.withLockedRow(txnId, (locked) => this.stepLocked(locked, step));
+    } catch (error) {
+      // Nothing was committed and nothing was sent; try the same input again later.
+      this.options.logger.error(`transaction ${txnId}: 3pc ${step.input.type} failed and was rolled back, will retry: ${errorText(error)}`);
+      if (step.input.type !== 'canCommit') this.arm(txnId, 'retry', this.options.queryIntervalMs, input);
+      return;
+    }
+    if (!outcome) return;
+    // Only now is the step durable, so only now does memory move on.
+    if (isDecided(outcome.state)) {
+      this.memory.delete(txnId);
+      this.disarm(txnId);
+    } else if (outcome.memory) {
+      this.memory.set(txnId, outcome.memory);
+    }
+    if (outcome.replies.length > 0) {
+      try {
+        await this.options.send(outcome.replies);
+      } catch (error) {
+        // Durable state is right; a lost reply is asked for again by whoever waits on it.
+        this.options.logger.warn(`transaction ${txnId}: sending ${outcome.replies.map((r) => r.type).join(', ')} failed: ${errorText(error)}`);
+      }
+    }
+    if (!isDecided(outcome.state)) for (const { timer, afterMs } of outcome.timers) this.arm(txnId, timer, afterMs, { kind: 'timer', timer });
+  }
+
+  /**
+   * A core timer fired. It reaches the core only if the failure detector backs it; otherwise
+   * it is re-armed. Returns the input to step, or undefined when there is nothing to do now.
+   */
+  private confirmSuspicion(txnId: string, timer: RmTimer): InboundStep | undefined {
+    const memory = this.memory.get(txnId);
+    if (!memory || isDecided(memory.state)) return undefined;
+    const { state } = memory;
+    const suspects = (rm: string): boolean => this.options.detector.suspects(rm, memory.ttlMs, memory.instances.get(rm));
+    const recheck = (): undefined => {
+      this.arm(txnId, timer, this.recheckMs(memory), { kind: 'timer', timer });
+      return undefined;
+    };
+    switch (timer) {
+      case 'query':
+        return { input: { type: 'timer', timer: 'query' } };
+      case 'collect':
+        if (!state.termination) return undefined;
+        return state.termination.awaiting.every(suspects) ? { input: { type: 'timer', timer: 'collect' } } : recheck();
+      case 'termination': {
+        if (state.recovered || state.termination || state.coordinator === state.rm) return undefined;
+        // A live recovery coordinator will tell us; a live candidate we asked is asked again below.
+        const following = state.coordinator !== TM && state.epoch.rm === state.coordinator;
+        if (following && !suspects(state.coordinator)) return recheck();
+        const operational = state.rms.filter((rm) => rm !== state.rm && !suspects(rm));
+        return { input: { type: 'coordinatorFailed', operational } };
+      }
+      default:
+        return assertNever(timer, 'timer');
+    }
+  }
+
+  private async stepLocked(locked: LockedThreePhaseRow, inbound: InboundStep): Promise<StepOutcome | undefined> {
+    const row = locked.row;
+    const isNew = row.rmState === 'working';
+    if (inbound.ownerEpoch !== undefined && !isNew && inbound.ownerEpoch < row.epoch) {
+      this.options.logger.debug?.(`transaction ${row.txnId}: ignoring ${inbound.input.type} from stale owner epoch ${inbound.ownerEpoch} < ${row.epoch}`);
+      return undefined;
+    }
+    // A copy: the remembered state changes only once this step has committed.
+    const known = this.memory.get(row.txnId) ?? this.restore(row);
+    const memory: Memory = { state: known.state, ttlMs: inbound.participantTtlMs ?? known.ttlMs, instances: new Map(known.instances) };
+    const epoch = Math.max(row.epoch, inbound.ownerEpoch ?? 0);
+    const traceContext = inbound.traceparent ?? row.traceContext;
+    const payload = inbound.payload !== undefined && (isNew || row.payload === null) ? inbound.payload : row.payload;
+    if (epoch !== row.epoch && !isNew) await locked.update({ epoch });
+    const ctx: TransactionContext = { txnId: row.txnId, payload, db: locked.client };
+    const config = this.rmConfig(memory);
+
+    const first = step(memory.state, inbound.input, config);
+    const pending: { effect: ParticipantEffect; from: RmState }[] = first.effects.map((effect) => ({ effect, from: memory.state.rmState }));
+    let state = first.state;
+    const sends: ThreePhaseReply[] = [];
+    const timers: StepOutcome['timers'] = [];
+    let voteReason: string | undefined;
+    for (let i = 0; i < pending.length; i++) {
+      const { effect, from } = pending[i];
+      switch (effect.kind) {
+        case 'runPrepare': {
+          this.rememberInstances(memory, state.rms);
+          const verdict = await this.runPrepare(ctx);
+          if (verdict.vote === 'NO') voteReason = verdict.reason;
+          const next = step(state, { type: 'localVote', vote: verdict.vote === 'YES' ? 'Prepared' : 'Aborted' }, config);
+          pending.push(...next.effects.map((e) => ({ effect: e, from: state.rmState })));
+          state = next.state;
+          break;
+        }
+        case 'persist':
+          await this.persist(locked, effect.record, { state, epoch, payload, traceContext, reason: voteReason ?? null }, ctx);
+          break;
+        case 'decide':
+          // Only work this participant prepared has anything to finish or undo.
+          if (PREPARED_WORK.includes(from)) await this.runDecision(effect.decision, ctx);
+          break;
+        case 'send':
+          sends.push(toReply(effect.to, effect.message, { rmState: state.rmState, voteReason, stateReqBoundMs: this.stateReqBoundMs(memory), preCommitBoundMs: this.preCommitBoundMs(memory) }));
+          break;
+        case 'setTimer':
+          timers.push({ timer: effect.timer, afterMs: this.delayOf(effect.timer, inbound, memory) });
+          break;
+        default:
+          assertNever(effect, 'participant effect');
+      }
+    }
+    // A termination epoch answered is durable before the answer leaves, like every other state.
+    const durable = locked.row.rmState !== 'working';
+    if (durable && !isDecided(state) && !sameEpoch(state.epoch, locked.row.recoveryEpoch)) await locked.update({ recoveryEpoch: state.epoch });
+    memory.state = state;
+    // A message about a transaction this participant never joined leaves nothing to remember.
+    const remembered = !isNew || locked.row.rmState !== 'working' ? memory : undefined;
+    const trace = traceContext ? { traceparent: traceContext } : {};
+    return { memory: remembered, state, timers, replies: sends.map((reply) => ({ ...reply, txnId: row.txnId, epoch, ...trace })) };
+  }
+
+  private async persist(
+    locked: LockedThreePhaseRow,
+    record: RmRecord,
+    facts: { state: ParticipantState; epoch: number; payload: unknown; traceContext: string | null; reason: string | null },
+    ctx: TransactionContext,
+  ): Promise<void> {
+    const { state, epoch, payload, traceContext } = facts;
+    const rmState = record.type;
+    const reason = record.type === 'aborted' ? facts.reason : null;
+    const participants = record.type === 'prepared' ? record.rms : (locked.row.participants ?? (state.rms.length > 0 ? state.rms : null));
+    // The service's pre-commit hook runs in the same database transaction as the record.
+    if (record.type === 'precommitted' && this.options.handlers.preCommit) await this.traced('preCommit', ctx, () => this.options.handlers.preCommit!(ctx));
+    await locked.update({ rmState, epoch, payload, participants, reason, traceContext, recoveryEpoch: state.epoch });
+  }
+
+  private async runPrepare(ctx: TransactionContext): Promise<PrepareVerdict> {
+    await ctx.db.query('SAVEPOINT participant_prepare');
+    let verdict: PrepareVerdict;
+    try {
+      verdict = normaliseVerdict(await this.traced('prepare', ctx, () => this.options.handlers.prepare(ctx)));
+    } catch (error) {
+      verdict = { vote: 'NO', reason: errorText(error) };
+    }
+    // A NO vote leaves no trace of the handler's work: abort is never called for it.
+    await ctx.db.query(verdict.vote === 'YES' ? 'RELEASE SAVEPOINT participant_prepare' : 'ROLLBACK TO SAVEPOINT participant_prepare');
+    if (verdict.vote === 'NO') this.options.logger.info(`transaction ${ctx.txnId}: voting NO: ${verdict.reason}`);
+    return verdict;
+  }
+
+  private async runDecision(decision: Decision, ctx: TransactionContext): Promise<void> {
+    if (decision === 'COMMIT') await this.traced('commit', ctx, () => this.options.handlers.commit(ctx));
+    else await this.traced('abort', ctx, () => this.options.handlers.abort(ctx));
+  }
+
+  private traced<T>(handler: 'prepare' | 'preCommit' | 'commit' | 'abort', ctx: TransactionContext, work: () => Promise<T>): Promise<T> {
+    const attributes = {
+      [ATTR_TXN_ID]: ctx.txnId,
+      [ATTR_TXN_PROTOCOL]: '3pc',
+      'txn.participant': this.options.name,
+      ...(handler === 'commit' || handler === 'abort' ? { [ATTR_TXN_DECISION]: handler === 'commit' ? 'COMMIT' : 'ABORT' } : {}),
+    };
+    return inSpan(`participant ${handler}`, context.active(), attributes, work);
+  }
+
+  /** The core's view of a transaction known only from its log row (after a restart, or a handover). */
+  private restore(row: ThreePhaseRow): Memory {
+    const ttlMs = this.options.defaultParticipantTtlMs;
+    if (row.rmState === 'working') return { state: initialParticipantState(row.txnId, this.options.name), ttlMs, instances: new Map() };
+    const records: RmRecord[] = [];
+    if (row.participants) records.push({ type: 'prepared', rms: row.participants });
+    if (row.rmState !== 'prepared') records.push({ type: row.rmState });
+    const restored = restoreParticipant(row.txnId, this.options.name, records);
+    return { state: { ...restored, epoch: row.recoveryEpoch ?? EPOCH_ZERO }, ttlMs, instances: new Map() };
+  }
+
+  private rememberInstances(memory: Memory, rms: readonly string[]): void {
+    for (const rm of rms) if (rm !== this.options.name && !memory.instances.has(rm)) memory.instances.set(rm, this.options.detector.instanceOf(rm));
+  }
+
+  /**
+   * How long to wait before a timer fires. Waiting on the coordinator: what it promised,
+   * plus the grace. The core's own figure is used for the recovery coordinator's collection
+   * and for a recovering participant's questions.
+   */
+  private delayOf(timer: RmTimer, inbound: InboundStep, memory: Memory): number {
+    const grace = this.options.terminationGraceMs;
+    switch (timer) {
+      case 'termination':
+        if (inbound.input.type === 'coordinatorFailed') return this.stateReqBoundMs(memory) + grace;
+        return (inbound.senderBoundMs ?? memory.ttlMs) + grace;
+      case 'collect':
+        return this.options.collectTimeoutMs;
+      case 'query':
+        return this.options.queryIntervalMs;
+      default:
+        return assertNever(timer, 'timer');
+    }
+  }
+
+  /** A recovery coordinator collects, maybe pre-commits, then decides: each phase waits at most collect + detection. */
+  private stateReqBoundMs(memory: Memory): number {
+    return 2 * this.preCommitBoundMs(memory);
+  }
+
+  private preCommitBoundMs(memory: Memory): number {
+    return this.options.collectTimeoutMs + memory.ttlMs + this.recheckMs(memory);
+  }
+
+  private recheckMs(memory: Memory): number {
+    return Math.max(50, Math.min(500, Math.floor(memory.ttlMs / 8)));
+  }
+
+  private rmConfig(memory: Memory): RmConfig {
+    // The driver computes the real delays (delayOf); the core's figures only name the timers.
+    return { terminationTimeoutMs: memory.ttlMs, collectTimeoutMs: this.options.collectTimeoutMs, queryIntervalMs: this.options.queryIntervalMs };
+  }
+
+  private arm(txnId: string, key: string, afterMs: number, input: DriverInput): void {
+    if (this.stopping) return;
+    const timers = this.timers.get(txnId) ?? new Map<string, NodeJS.Timeout>();
+    clearTimeout(timers.get(key));
+    const handle = setTimeout(() => {
+      timers.delete(key);
+      void this.dispatch(txnId, input);
+    }, afterMs);
+    handle.unref();
+    timers.set(key, handle);
+    this.timers.set(txnId, timers);
+  }
+
+  private disarm(txnId: string): void {
+    for (const handle of this.timers.get(txnId)?.values() ?? []) clearTimeout(handle);
+    this.timers.delete(txnId);
+  }
+}
+
+function sameEpoch(a: { round: number; rm: string }, b: { round: number; rm: string } | null): boolean {
+  return b !== null && a.round === b.round && a.rm === b.rm;
+}
+
+function normaliseVerdict(verdict: unknown): PrepareVerdict {
+  const value = verdict as Partial<{ vote: unknown; reason: unknown }> | null | undefined;
+  if (value?.vote === 'YES') return { vote: 'YES' };
+  if (value?.vote === 'NO') return { vote: 'NO', reason: typeof value.reason === 'string' && value.reason ? value.reason : 'no reason given' };
+  return { vote: 'NO', reason: 'prepare handler returned no verdict' };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
