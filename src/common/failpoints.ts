@@ -15,9 +15,10 @@ export const FAILPOINTS = [
   // decision reached only the first participant.
   'after-transaction-logged',
   'after-some-decisions-sent',
-  // 3pc: after the first vote (not all of them) was taken; after PreCommit was logged, before
-  // any left; after PreCommit reached only the first participant.
+  // 2pc and 3pc: after the first vote (not all of them) was taken.
   'after-votes',
+  // 3pc: after PreCommit was logged, before any left; after PreCommit reached only the first
+  // participant.
   'after-precommit-logged',
   'after-some-precommits-sent',
 ] as const;

@@ -110,6 +110,7 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
       this.emit(txn, { type: 'prepareSent', participants: txn.state.rms });
       await this.failpoints.reach('after-prepare-sent', txnId);
     }
+    if (input.type === 'vote' && decision === undefined && txn.state.tmPrepared.length > 0) await this.failpoints.reach('after-votes', txnId);
     if (input.type === 'recover') this.emit(txn, { type: 'recovered', decided: decisionOf(txn.state) !== undefined });
     if (txn.state.done) this.finish(txnId, txn);
   }
