@@ -36,6 +36,12 @@ function ancestors(span: ReceivedSpan, byId: Map<string, ReceivedSpan>): Receive
   return chain;
 }
 
+/** The trace as an indented tree (span name and process), children in arrival order, for the test's output. */
+function renderTree(root: ReceivedSpan, spans: readonly ReceivedSpan[], depth = 0): string[] {
+  const children = spans.filter((s) => s.parentSpanId === root.spanId);
+  return [`${'  '.repeat(depth)}${root.name}  [${root.service}]`, ...children.flatMap((c) => renderTree(c, spans, depth + 1))];
+}
+
 describe('tracing', () => {
   it('puts a committed checkout into one trace across the coordinator and all three services', async () => {
     const { body } = await cluster.api('POST', '/v1/transactions?waitMs=30000', {
@@ -67,6 +73,7 @@ describe('tracing', () => {
     const byId = new Map(spans.map((s) => [s.spanId, s]));
     const [root] = rootsOf(spans);
     expect(root).toMatchObject({ service: 'txn-coordinator', kind: 2 });
+    console.log(`TRACE ${traceId} (${spans.length} spans)\n${renderTree(root, spans).join('\n')}`);
     expect(String(root.attributes['http.method'] ?? root.attributes['http.request.method'])).toBe('POST');
 
     const phases = spans.filter((s) => s.name.startsWith('2pc ') && s.name.endsWith(' phase'));

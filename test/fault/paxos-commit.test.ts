@@ -19,7 +19,7 @@ import { TopicWatcher } from '../support/topic-watcher';
 
 // Quick failure detection so that a run takes about a second after the kill.
 const FAST = { PAXOS_HEARTBEAT_INTERVAL_MS: '100', PAXOS_SUSPECT_AFTER_MS: '600', PAXOS_RETRY_INTERVAL_MS: '500' };
-const RUNS = 3;
+const RUNS = Number(process.env.FAULT_PAXOS_RUNS ?? 3);
 // In protocol order: the API logged it (on the leader, so that the leader is the one to die),
 // PREPAREs out, one phase 2b heard, decision logged, outcome sent to the first participant only.
 const STEP_BOUNDARIES = ['after-transaction-logged', 'leader-after-prepare-sent', 'leader-after-some-phase2b', 'leader-after-decision', 'after-some-decisions-sent'] as const;
@@ -95,8 +95,6 @@ function report(scenario: string, run: number, times: { decisionMs: number; comp
 
 describe('paxos-commit with three replicas (F = 1): the leader, and its acceptor, killed at each step boundary', () => {
   const cluster = new Cluster({ replicas: 3, paxosCommit: true, coordinatorEnv: FAST, replicaEnv: { 0: { FAILPOINTS: STEP_BOUNDARIES[0] } } });
-  // Fault runs share the CI budget: three runs for the leader's own steps, two for the others.
-  const runsOf = (failpoint: string): number => (failpoint.startsWith('leader-') ? RUNS : 2);
   const accepted: string[] = [];
   let acceptorTopic: TopicWatcher;
 
@@ -119,7 +117,7 @@ describe('paxos-commit with three replicas (F = 1): the leader, and its acceptor
 
   for (const failpoint of STEP_BOUNDARIES) {
     it(`${failpoint}: coordinator-2 takes over and every participant commits`, async () => {
-      for (let run = 1; run <= runsOf(failpoint); run++) {
+      for (let run = 1; run <= RUNS; run++) {
         await withLeaderAt(failpoint);
         const { id, killedAt } = await killAtFailpoint(cluster, failpoint, failpoint === 'after-transaction-logged' ? 0 : 1);
         accepted.push(id);

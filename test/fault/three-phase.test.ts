@@ -16,7 +16,7 @@ import { checkConservation } from '../../examples/common/conservation';
 import { Cluster, SERVICES } from '../support/cluster';
 import { waitUntil } from '../support/processes';
 
-const RUNS = Number(process.env.FAULT_3PC_RUNS ?? 2);
+const RUNS = Number(process.env.FAULT_3PC_RUNS ?? 3);
 const STOCK = { 'sku-1': 1000 };
 const MONEY = 1_000_000;
 // A short failure-detector TTL (four announcements) and short 3PC waits keep each run quick.
