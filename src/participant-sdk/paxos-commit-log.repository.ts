@@ -5,9 +5,9 @@
  * know whom to ask. As in the two-phase log, every step runs in one database transaction that
  * holds the row lock, so the service's handler writes and the row change commit together.
  */
-import type { Pool, PoolClient } from 'pg';
 import type { Membership } from '../protocols/paxos-commit/messages';
 import type { RmState } from '../protocols/paxos-commit/participant';
+import { LockedRowOf, LogRowChangeOf, LogTable, ParticipantLogStore, RowLockingLog } from './participant-log-store';
 import type { LoggedRmState } from './participant-sdk.types';
 
 export const PAXOS_COMMIT_LOG_TABLE = 'txn_paxos_commit_log';
@@ -44,19 +44,12 @@ export interface PaxosLogRow {
   readonly traceContext: string | null;
 }
 
-export type PaxosLogRowChange = Partial<Omit<PaxosLogRow, 'txnId' | 'rmState'>> & { readonly rmState?: LoggedRmState };
+export type PaxosLogRowChange = LogRowChangeOf<PaxosLogRow>;
 
-export interface LockedPaxosLogRow {
-  readonly row: PaxosLogRow;
-  /** The service's view of the same database transaction; handlers get it as `ctx.db`. */
-  readonly client: PoolClient;
-  update(change: PaxosLogRowChange): Promise<void>;
-}
+export type LockedPaxosLogRow = LockedRowOf<PaxosLogRow>;
 
 /** The port the Paxos Commit participant driver needs. */
-export interface PaxosCommitParticipantLog {
-  /** As ParticipantLog.withLockedRow: commits only if the row moved into a durable state. */
-  withLockedRow<T>(txnId: string, work: (locked: LockedPaxosLogRow) => Promise<T>): Promise<T>;
+export interface PaxosCommitParticipantLog extends RowLockingLog<PaxosLogRow> {
   findInDoubt(): Promise<string[]>;
 }
 
@@ -70,86 +63,29 @@ interface RawRow {
   trace_context: string | null;
 }
 
-export class PostgresPaxosCommitLog implements PaxosCommitParticipantLog {
-  constructor(
-    private readonly pool: Pool,
-    private readonly participant: string,
-  ) {}
+const TABLE: LogTable<PaxosLogRow, RawRow> = {
+  name: PAXOS_COMMIT_LOG_TABLE,
+  schemaLockKey: SCHEMA_LOCK_KEY,
+  schemaSql: SCHEMA_SQL,
+  columns: 'txn_id, state, membership, leader, payload, reason, trace_context',
+  inDoubt: "state = 'prepared'",
+  assignments: 'state = $3, membership = $4::jsonb, leader = $5, payload = $6::jsonb, reason = $7, trace_context = $8',
+  values: (row) => [
+    row.rmState,
+    row.membership ? JSON.stringify(row.membership) : null,
+    row.leader,
+    JSON.stringify(row.payload ?? null),
+    row.reason,
+    row.traceContext,
+  ],
+  toRow,
+};
 
-  async ensureSchema(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
-      await client.query(SCHEMA_SQL);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
+export class PostgresPaxosCommitLog extends ParticipantLogStore<PaxosLogRow, RawRow> implements PaxosCommitParticipantLog {
+  protected readonly table = TABLE;
 
-  async withLockedRow<T>(txnId: string, work: (locked: LockedPaxosLogRow) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      // A placeholder gives a transaction never seen before a row to lock; rolled back unless the step makes it durable.
-      await client.query(`INSERT INTO ${PAXOS_COMMIT_LOG_TABLE} (participant, txn_id, state) VALUES ($1, $2, 'working') ON CONFLICT DO NOTHING`, [this.participant, txnId]);
-      const selected = await client.query<RawRow>(
-        `SELECT txn_id, state, membership, leader, payload, reason, trace_context FROM ${PAXOS_COMMIT_LOG_TABLE}
-          WHERE participant = $1 AND txn_id = $2 FOR UPDATE`,
-        [this.participant, txnId],
-      );
-      let current = toRow(selected.rows[0]);
-      let changed = false;
-      const locked: LockedPaxosLogRow = {
-        get row() {
-          return current;
-        },
-        client,
-        update: async (change) => {
-          current = { ...current, ...change };
-          changed = true;
-          await client.query(
-            `UPDATE ${PAXOS_COMMIT_LOG_TABLE}
-                SET state = $3, membership = $4::jsonb, leader = $5, payload = $6::jsonb, reason = $7, trace_context = $8, updated_at = now()
-              WHERE participant = $1 AND txn_id = $2`,
-            [
-              this.participant,
-              txnId,
-              current.rmState,
-              current.membership ? JSON.stringify(current.membership) : null,
-              current.leader,
-              JSON.stringify(current.payload ?? null),
-              current.reason,
-              current.traceContext,
-            ],
-          );
-        },
-      };
-      const result = await work(locked);
-      await client.query(changed && current.rmState !== 'working' ? 'COMMIT' : 'ROLLBACK');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      // A connection that cannot even roll back is not given back to the pool.
-      client.release(broken ? true : undefined);
-    }
-  }
-
-  async findInDoubt(): Promise<string[]> {
-    const result = await this.pool.query<{ txn_id: string }>(
-      `SELECT txn_id FROM ${PAXOS_COMMIT_LOG_TABLE} WHERE participant = $1 AND state = 'prepared' ORDER BY created_at`,
-      [this.participant],
-    );
-    return result.rows.map((row) => row.txn_id);
+  findInDoubt(): Promise<string[]> {
+    return this.inDoubtTxnIds();
   }
 }
 
