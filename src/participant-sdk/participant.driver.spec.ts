@@ -3,48 +3,21 @@
  * work commit before any of its messages leave, and a failed step sends nothing.
  */
 import { describe, expect, it } from 'vitest';
-import type { PoolClient } from 'pg';
 import { ParticipantDriver, ParticipantReply } from './participant.driver';
-import { LockedLogRow, LogRow, ParticipantLog } from './participant-log.repository';
+import { InMemoryParticipantLog } from './participant-log.fake';
+import { LogRow } from './participant-log.repository';
 import { ParticipantHandlers } from './participant-sdk.types';
 
-class RecordingLog implements ParticipantLog {
-  readonly rows = new Map<string, LogRow>();
-  constructor(private readonly events: string[]) {}
-
-  async withLockedRow<T>(txnId: string, work: (locked: LockedLogRow) => Promise<T>): Promise<T> {
-    let current: LogRow = this.rows.get(txnId) ?? { txnId, rmState: 'working', epoch: 0, payload: null, reason: null, traceContext: null };
-    const client = { query: async (sql: string) => this.events.push(`sql ${sql}`) } as unknown as PoolClient;
-    this.events.push('begin');
-    try {
-      const result = await work({
-        get row() {
-          return current;
-        },
-        client,
-        update: async (change) => {
-          current = { ...current, ...change };
-          this.events.push(`update ${current.rmState}`);
-        },
-      });
-      if (current.rmState !== 'working') this.rows.set(txnId, current);
-      this.events.push('commit');
-      return result;
-    } catch (error) {
-      this.events.push('rollback');
-      throw error;
-    }
-  }
-
-  async findInDoubt(): Promise<string[]> {
-    return [...this.rows.values()].filter((row) => row.rmState === 'prepared').map((row) => row.txnId);
-  }
-}
+const recordingLog = (events: string[]) =>
+  new InMemoryParticipantLog<LogRow, string>(events, {
+    fresh: (txnId) => ({ txnId, rmState: 'working', epoch: 0, payload: null, reason: null, traceContext: null }),
+    inDoubt: (rows) => rows.filter((row) => row.rmState === 'prepared').map((row) => row.txnId),
+  });
 
 function setup(handlers: Partial<ParticipantHandlers> = {}) {
   const events: string[] = [];
   const sent: ParticipantReply[] = [];
-  const log = new RecordingLog(events);
+  const log = recordingLog(events);
   const driver = new ParticipantDriver({
     name: 'rm-a',
     log,

@@ -6,15 +6,17 @@
  * (the durability rule of protocols/common/effects.ts). Inputs for one transaction are fed
  * one at a time, so the core never sees interleaved steps.
  */
-import { context } from '@opentelemetry/api';
 import { assertNever } from '../protocols/common/assert';
 import { Decision } from '../protocols/common/effects';
 import { RmToTm } from '../protocols/two-phase/messages';
 import { ParticipantEffect, ParticipantInput, ParticipantState, RmConfig, RmState, step } from '../protocols/two-phase/participant';
 import { KeyedSerialQueue } from '../common/keyed-serial-queue';
-import { ATTR_TXN_DECISION, ATTR_TXN_ID, ATTR_TXN_PROTOCOL, inSpan } from '../telemetry/txn-tracing';
 import { LockedLogRow, ParticipantLog } from './participant-log.repository';
-import { ParticipantHandlers, ParticipantLogger, PrepareVerdict, TransactionContext } from './participant-sdk.types';
+import { ParticipantHandlers, ParticipantLogger, TransactionContext } from './participant-sdk.types';
+import { ServiceHandlers, errorMessage } from './service-handlers';
+
+// transaction-participant.ts takes errorMessage from here together with the driver it runs.
+export { errorMessage };
 
 /** An order from the coordinator, already parsed from its envelope. */
 export type CoordinatorOrder =
@@ -56,10 +58,12 @@ export class ParticipantDriver {
   private readonly queue = new KeyedSerialQueue();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly config: RmConfig;
+  private readonly service: ServiceHandlers;
   private stopping = false;
 
   constructor(private readonly options: ParticipantDriverOptions) {
     this.config = { queryIntervalMs: options.queryIntervalMs };
+    this.service = new ServiceHandlers({ name: options.name, protocol: '2pc', handlers: options.handlers, logger: options.logger, noVote: 'NO' });
   }
 
   /** Feeds an order from the coordinator; resolves when it has been handled (or failed and was logged). */
@@ -141,7 +145,7 @@ export class ParticipantDriver {
       const { effect, from } = pending[i];
       switch (effect.kind) {
         case 'runPrepare': {
-          const verdict = await this.runPrepare(ctx);
+          const verdict = await this.service.runPrepare(ctx);
           const next = step(state, verdict.vote === 'YES' ? { type: 'localVote', vote: 'Prepared' } : { type: 'localVote', vote: 'Aborted', reason: verdict.reason }, this.config);
           pending.push(...next.effects.map((e) => ({ effect: e, from: state.rmState })));
           state = next.state;
@@ -157,7 +161,7 @@ export class ParticipantDriver {
         }
         case 'decide':
           // Only prepared work has anything to finish or undo; a NO vote already rolled its work back.
-          if (from === 'prepared') await this.runDecision(effect.decision, ctx);
+          if (from === 'prepared') await this.service.runDecision(effect.decision, ctx);
           break;
         case 'send':
           messages.push(effect.message);
@@ -172,36 +176,6 @@ export class ParticipantDriver {
     }
     const replies = messages.map((message) => this.toReply(message, state.rmState, epoch, traceContext ?? undefined));
     return { state: state.rmState, replies, queryAfterMs };
-  }
-
-  private async runPrepare(ctx: TransactionContext): Promise<PrepareVerdict> {
-    await ctx.db.query('SAVEPOINT participant_prepare');
-    let verdict: PrepareVerdict;
-    try {
-      verdict = normaliseVerdict(await this.traced('prepare', ctx, () => this.options.handlers.prepare(ctx)));
-    } catch (error) {
-      verdict = { vote: 'NO', reason: errorMessage(error) };
-    }
-    // A NO vote leaves no trace of the handler's work: abort is never called for it.
-    await ctx.db.query(verdict.vote === 'YES' ? 'RELEASE SAVEPOINT participant_prepare' : 'ROLLBACK TO SAVEPOINT participant_prepare');
-    if (verdict.vote === 'NO') this.options.logger.info(`transaction ${ctx.txnId}: voting NO: ${verdict.reason}`);
-    return verdict;
-  }
-
-  private async runDecision(decision: Decision, ctx: TransactionContext): Promise<void> {
-    if (decision === 'COMMIT') await this.traced('commit', ctx, () => this.options.handlers.commit(ctx));
-    else await this.traced('abort', ctx, () => this.options.handlers.abort(ctx));
-  }
-
-  /** Each handler runs in a span under the message that asked for it (context from the Kafka headers). */
-  private traced<T>(handler: 'prepare' | 'commit' | 'abort', ctx: TransactionContext, work: () => Promise<T>): Promise<T> {
-    const attributes = {
-      [ATTR_TXN_ID]: ctx.txnId,
-      [ATTR_TXN_PROTOCOL]: '2pc',
-      'txn.participant': this.options.name,
-      ...(handler === 'prepare' ? {} : { [ATTR_TXN_DECISION]: handler === 'commit' ? 'COMMIT' : 'ABORT' }),
-    };
-    return inSpan(`participant ${handler}`, context.active(), attributes, work);
   }
 
   private toReply(message: RmToTm, rmState: RmState, epoch: number, traceparent: string | undefined): ParticipantReply {
@@ -237,15 +211,4 @@ export class ParticipantDriver {
     clearTimeout(this.timers.get(txnId));
     this.timers.delete(txnId);
   }
-}
-
-function normaliseVerdict(verdict: unknown): PrepareVerdict {
-  const value = verdict as Partial<{ vote: unknown; reason: unknown }> | null | undefined;
-  if (value?.vote === 'YES') return { vote: 'YES' };
-  if (value?.vote === 'NO') return { vote: 'NO', reason: typeof value.reason === 'string' && value.reason ? value.reason : 'no reason given' };
-  return { vote: 'NO', reason: 'prepare handler returned no verdict' };
-}
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -4,45 +4,24 @@
  * acknowledged every time it is heard, and phase 2b from a majority decides by itself.
  */
 import { describe, expect, it } from 'vitest';
-import type { PoolClient } from 'pg';
 import { BALLOT_ZERO, Membership } from '../protocols/paxos-commit/messages';
 import { PaxosCommitOutbound, PaxosCommitParticipantDriver, paxosCommitOrderOf } from './paxos-commit.driver';
-import { LockedPaxosLogRow, PaxosCommitParticipantLog, PaxosLogRow } from './paxos-commit-log.repository';
+import { InMemoryParticipantLog } from './participant-log.fake';
+import { PaxosLogRow } from './paxos-commit-log.repository';
 import { ParticipantHandlers } from './participant-sdk.types';
 
 const membership: Membership = { rms: ['rm-a', 'rm-b'], acceptors: ['c1', 'c2', 'c3'] };
 
-class RecordingLog implements PaxosCommitParticipantLog {
-  readonly rows = new Map<string, PaxosLogRow>();
-  constructor(private readonly events: string[]) {}
-
-  async withLockedRow<T>(txnId: string, work: (locked: LockedPaxosLogRow) => Promise<T>): Promise<T> {
-    let current: PaxosLogRow = this.rows.get(txnId) ?? { txnId, rmState: 'working', membership: null, leader: null, payload: null, reason: null, traceContext: null };
-    const client = { query: async (sql: string) => this.events.push(`sql ${sql}`) } as unknown as PoolClient;
-    const result = await work({
-      get row() {
-        return current;
-      },
-      client,
-      update: async (change) => {
-        current = { ...current, ...change };
-        this.events.push(`update ${current.rmState}`);
-      },
-    });
-    if (current.rmState !== 'working') this.rows.set(txnId, current);
-    this.events.push('commit');
-    return result;
-  }
-
-  async findInDoubt(): Promise<string[]> {
-    return [...this.rows.values()].filter((row) => row.rmState === 'prepared').map((row) => row.txnId);
-  }
-}
+const recordingLog = (events: string[]) =>
+  new InMemoryParticipantLog<PaxosLogRow, string>(events, {
+    fresh: (txnId) => ({ txnId, rmState: 'working', membership: null, leader: null, payload: null, reason: null, traceContext: null }),
+    inDoubt: (rows) => rows.filter((row) => row.rmState === 'prepared').map((row) => row.txnId),
+  });
 
 function setup(handlers: Partial<ParticipantHandlers> = {}) {
   const events: string[] = [];
   const sent: PaxosCommitOutbound[] = [];
-  const log = new RecordingLog(events);
+  const log = recordingLog(events);
   const record = (name: string) => async () => {
     events.push(`handler ${name}`);
   };
@@ -76,6 +55,7 @@ describe('Paxos Commit participant driver', () => {
     const { driver, events, sent, log } = setup();
     await driver.deliver(prepare);
     expect(events.filter((e) => !e.startsWith('sql'))).toEqual([
+      'begin',
       'handler prepare',
       'update prepared',
       'commit',

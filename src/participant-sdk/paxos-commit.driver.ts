@@ -8,19 +8,17 @@
  * transaction holding the transaction's log row lock, and only then do its messages leave
  * (the durability rule of protocols/common/effects.ts). docs/protocol.md has the contract.
  */
-import { context } from '@opentelemetry/api';
 import { KeyedSerialQueue } from '../common/keyed-serial-queue';
 import { assertNever } from '../protocols/common/assert';
 import { Decision } from '../protocols/common/effects';
 import { LearnerState, emptyLearner } from '../protocols/paxos-commit/learner';
 import { Membership, MessageOf, PaxosCommitMessage } from '../protocols/paxos-commit/messages';
 import { ParticipantInput, ParticipantState, RmConfig, RmState, step } from '../protocols/paxos-commit/participant';
-import { ATTR_TXN_DECISION, ATTR_TXN_ID, ATTR_TXN_PROTOCOL, inSpan } from '../telemetry/txn-tracing';
 import { Envelope } from '../transport/kafka/envelope';
 import { PAXOS_COMMIT, ackEnvelope, phaseEnvelope, phaseMessage, queryEnvelope } from '../transport/kafka/paxos-commit-wire';
-import { errorMessage } from './participant.driver';
 import { LockedPaxosLogRow, PaxosCommitParticipantLog } from './paxos-commit-log.repository';
-import { ParticipantHandlers, ParticipantLogger, PrepareVerdict, TransactionContext } from './participant-sdk.types';
+import { ParticipantHandlers, ParticipantLogger, TransactionContext } from './participant-sdk.types';
+import { ServiceHandlers, errorMessage } from './service-handlers';
 
 /** A paxos-commit message for this participant, already parsed from its envelope. */
 export type PaxosCommitOrder =
@@ -65,11 +63,14 @@ export class PaxosCommitParticipantDriver {
   /** What this participant learned from phase 2b so far; lost on restart, when it asks instead. */
   private readonly learners = new Map<string, LearnerState>();
   private readonly config: RmConfig;
+  private readonly service: ServiceHandlers;
   private stopping = false;
 
   constructor(private readonly options: PaxosCommitDriverOptions) {
     // Ballot 0 goes to every acceptor, so that no takeover is needed while one is down.
     this.config = { phase2aFanout: 'all', queryIntervalMs: options.queryIntervalMs };
+    // A no vote is the value Aborted of this participant's instance, so the log calls it that.
+    this.service = new ServiceHandlers({ name: options.name, protocol: PAXOS_COMMIT, handlers: options.handlers, logger: options.logger, noVote: 'Aborted' });
   }
 
   deliver(order: PaxosCommitOrder): Promise<void> {
@@ -148,7 +149,7 @@ export class PaxosCommitParticipantDriver {
       const { effect, from } = pending[i];
       switch (effect.kind) {
         case 'runPrepare': {
-          const verdict = await this.runPrepare(ctx);
+          const verdict = await this.service.runPrepare(ctx);
           const vote: ParticipantInput = verdict.vote === 'YES' ? { type: 'localVote', vote: 'Prepared' } : { type: 'localVote', vote: 'Aborted', reason: verdict.reason };
           if (verdict.vote === 'NO') reasons.set(this.options.name, verdict.reason);
           const next = step(state, vote, this.config);
@@ -167,7 +168,7 @@ export class PaxosCommitParticipantDriver {
         }
         case 'decide':
           // Only prepared work has anything to finish or undo; a NO vote already rolled its work back.
-          if (from === 'prepared') await this.runDecision(effect.decision, ctx);
+          if (from === 'prepared') await this.service.runDecision(effect.decision, ctx);
           break;
         case 'send':
           sends.push({ to: effect.to, message: effect.message });
@@ -207,35 +208,6 @@ export class PaxosCommitParticipantDriver {
     }
   }
 
-  private async runPrepare(ctx: TransactionContext): Promise<PrepareVerdict> {
-    await ctx.db.query('SAVEPOINT participant_prepare');
-    let verdict: PrepareVerdict;
-    try {
-      verdict = normaliseVerdict(await this.traced('prepare', ctx, () => this.options.handlers.prepare(ctx)));
-    } catch (error) {
-      verdict = { vote: 'NO', reason: errorMessage(error) };
-    }
-    // A NO vote leaves no trace of the handler's work: abort is never called for it.
-    await ctx.db.query(verdict.vote === 'YES' ? 'RELEASE SAVEPOINT participant_prepare' : 'ROLLBACK TO SAVEPOINT participant_prepare');
-    if (verdict.vote === 'NO') this.options.logger.info(`transaction ${ctx.txnId}: voting Aborted: ${verdict.reason}`);
-    return verdict;
-  }
-
-  private async runDecision(decision: Decision, ctx: TransactionContext): Promise<void> {
-    if (decision === 'COMMIT') await this.traced('commit', ctx, () => this.options.handlers.commit(ctx));
-    else await this.traced('abort', ctx, () => this.options.handlers.abort(ctx));
-  }
-
-  private traced<T>(handler: 'prepare' | 'commit' | 'abort', ctx: TransactionContext, work: () => Promise<T>): Promise<T> {
-    const attributes = {
-      [ATTR_TXN_ID]: ctx.txnId,
-      [ATTR_TXN_PROTOCOL]: PAXOS_COMMIT,
-      'txn.participant': this.options.name,
-      ...(handler === 'prepare' ? {} : { [ATTR_TXN_DECISION]: handler === 'commit' ? 'COMMIT' : 'ABORT' }),
-    };
-    return inSpan(`participant ${handler}`, context.active(), attributes, work);
-  }
-
   private arm(txnId: string, afterMs: number): void {
     if (this.stopping) return;
     clearTimeout(this.timers.get(txnId));
@@ -252,13 +224,6 @@ export class PaxosCommitParticipantDriver {
     this.timers.delete(txnId);
     this.learners.delete(txnId);
   }
-}
-
-function normaliseVerdict(verdict: unknown): PrepareVerdict {
-  const value = verdict as Partial<{ vote: unknown; reason: unknown }> | null | undefined;
-  if (value?.vote === 'YES') return { vote: 'YES' };
-  if (value?.vote === 'NO') return { vote: 'NO', reason: typeof value.reason === 'string' && value.reason ? value.reason : 'no reason given' };
-  return { vote: 'NO', reason: 'prepare handler returned no verdict' };
 }
 
 /** The order a paxos-commit envelope on the participant's topic carries, or why it cannot be one. */

@@ -4,47 +4,19 @@
  * lead into the termination protocol only as far as the failure detector allows.
  */
 import { describe, expect, it } from 'vitest';
-import type { PoolClient } from 'pg';
 import { TM } from '../protocols/three-phase/messages';
+import { InMemoryParticipantLog } from './participant-log.fake';
 import { PeerDetector } from './peer-detector';
 import { ParticipantHandlers } from './participant-sdk.types';
 import { InboundStep } from './three-phase-messages';
-import { LockedThreePhaseRow, ThreePhaseLog, ThreePhaseRow } from './three-phase-log.repository';
+import { ThreePhaseRow } from './three-phase-log.repository';
 import { ThreePhaseParticipantDriver, ThreePhaseSendable } from './three-phase.driver';
 
-class RecordingLog implements ThreePhaseLog {
-  readonly rows = new Map<string, ThreePhaseRow>();
-  constructor(private readonly events: string[]) {}
-
-  async withLockedRow<T>(txnId: string, work: (locked: LockedThreePhaseRow) => Promise<T>): Promise<T> {
-    const fresh: ThreePhaseRow = { txnId, rmState: 'working', epoch: 0, recoveryEpoch: null, participants: null, payload: null, reason: null, traceContext: null };
-    let current = this.rows.get(txnId) ?? fresh;
-    const client = { query: async () => ({ rows: [] }) } as unknown as PoolClient;
-    this.events.push('begin');
-    try {
-      const result = await work({
-        get row() {
-          return current;
-        },
-        client,
-        update: async (change) => {
-          current = { ...current, ...change };
-          this.events.push(`update ${current.rmState}`);
-        },
-      });
-      if (current.rmState !== 'working') this.rows.set(txnId, current);
-      this.events.push('commit');
-      return result;
-    } catch (error) {
-      this.events.push('rollback');
-      throw error;
-    }
-  }
-
-  async findInDoubt(): Promise<ThreePhaseRow[]> {
-    return [...this.rows.values()].filter((row) => row.rmState === 'prepared' || row.rmState === 'precommitted');
-  }
-}
+const recordingLog = (events: string[]) =>
+  new InMemoryParticipantLog<ThreePhaseRow, ThreePhaseRow>(events, {
+    fresh: (txnId) => ({ txnId, rmState: 'working', epoch: 0, recoveryEpoch: null, participants: null, payload: null, reason: null, traceContext: null }),
+    inDoubt: (rows) => rows.filter((row) => row.rmState === 'prepared' || row.rmState === 'precommitted'),
+  });
 
 class FakeDetector implements PeerDetector {
   readonly crashed = new Set<string>();
@@ -61,7 +33,7 @@ const RMS = ['rm-a', 'rm-b', 'rm-c'];
 function setup(name = 'rm-a', handlers: Partial<ParticipantHandlers> = {}) {
   const events: string[] = [];
   const sent: ThreePhaseSendable[] = [];
-  const log = new RecordingLog(events);
+  const log = recordingLog(events);
   const detector = new FakeDetector();
   let notify: (() => void) | undefined;
   const driver = new ThreePhaseParticipantDriver({

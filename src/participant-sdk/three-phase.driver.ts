@@ -12,15 +12,13 @@
  * With both right, which is 3PC's synchrony assumption, participants finish a transaction
  * by themselves whenever the coordinator crashes.
  */
-import { context } from '@opentelemetry/api';
 import { KeyedSerialQueue } from '../common/keyed-serial-queue';
-import { Decision } from '../protocols/common/effects';
 import { assertNever } from '../protocols/common/assert';
 import { EPOCH_ZERO, TM } from '../protocols/three-phase/messages';
 import { ParticipantEffect, ParticipantState, RmConfig, RmRecord, RmState, RmTimer, initialParticipantState, isDecided, restoreParticipant, step } from '../protocols/three-phase/participant';
-import { ATTR_TXN_DECISION, ATTR_TXN_ID, ATTR_TXN_PROTOCOL, inSpan } from '../telemetry/txn-tracing';
 import { PeerDetector } from './peer-detector';
-import { ParticipantHandlers, ParticipantLogger, PrepareVerdict, TransactionContext } from './participant-sdk.types';
+import { ParticipantHandlers, ParticipantLogger, TransactionContext } from './participant-sdk.types';
+import { ServiceHandlers, errorMessage } from './service-handlers';
 import { InboundStep, ThreePhaseReply, toReply } from './three-phase-messages';
 import { LockedThreePhaseRow, ThreePhaseLog, ThreePhaseRow } from './three-phase-log.repository';
 
@@ -74,9 +72,12 @@ export class ThreePhaseParticipantDriver {
   private readonly memory = new Map<string, Memory>();
   /** Per transaction: the core's timers by name, and `retry` for a step that failed. */
   private readonly timers = new Map<string, Map<string, NodeJS.Timeout>>();
+  private readonly service: ServiceHandlers;
   private stopping = false;
 
-  constructor(private readonly options: ThreePhaseDriverOptions) {}
+  constructor(private readonly options: ThreePhaseDriverOptions) {
+    this.service = new ServiceHandlers({ name: options.name, protocol: '3pc', handlers: options.handlers, logger: options.logger, noVote: 'NO' });
+  }
 
   /** Feeds a message from the coordinator or a peer; resolves once it has been handled (or failed and was logged). */
   deliver(step: InboundStep, txnId: string): Promise<void> {
@@ -116,7 +117,7 @@ export class ThreePhaseParticipantDriver {
       outcome = await this.options.log.withLockedRow(txnId, (locked) => this.stepLocked(locked, step));
     } catch (error) {
       // Nothing was committed and nothing was sent; try the same input again later.
-      this.options.logger.error(`transaction ${txnId}: 3pc ${step.input.type} failed and was rolled back, will retry: ${errorText(error)}`);
+      this.options.logger.error(`transaction ${txnId}: 3pc ${step.input.type} failed and was rolled back, will retry: ${errorMessage(error)}`);
       if (step.input.type !== 'canCommit') this.arm(txnId, 'retry', this.options.queryIntervalMs, input);
       return;
     }
@@ -133,7 +134,7 @@ export class ThreePhaseParticipantDriver {
         await this.options.send(outcome.replies);
       } catch (error) {
         // Durable state is right; a lost reply is asked for again by whoever waits on it.
-        this.options.logger.warn(`transaction ${txnId}: sending ${outcome.replies.map((r) => r.type).join(', ')} failed: ${errorText(error)}`);
+        this.options.logger.warn(`transaction ${txnId}: sending ${outcome.replies.map((r) => r.type).join(', ')} failed: ${errorMessage(error)}`);
       }
     }
     if (!isDecided(outcome.state)) for (const { timer, afterMs } of outcome.timers) this.arm(txnId, timer, afterMs, { kind: 'timer', timer });
@@ -199,7 +200,7 @@ export class ThreePhaseParticipantDriver {
       switch (effect.kind) {
         case 'runPrepare': {
           this.rememberInstances(memory, state.rms);
-          const verdict = await this.runPrepare(ctx);
+          const verdict = await this.service.runPrepare(ctx);
           if (verdict.vote === 'NO') voteReason = verdict.reason;
           const next = step(state, { type: 'localVote', vote: verdict.vote === 'YES' ? 'Prepared' : 'Aborted' }, config);
           pending.push(...next.effects.map((e) => ({ effect: e, from: state.rmState })));
@@ -211,7 +212,7 @@ export class ThreePhaseParticipantDriver {
           break;
         case 'decide':
           // Only work this participant prepared has anything to finish or undo.
-          if (PREPARED_WORK.includes(from)) await this.runDecision(effect.decision, ctx);
+          if (PREPARED_WORK.includes(from)) await this.service.runDecision(effect.decision, ctx);
           break;
         case 'send':
           sends.push(toReply(effect.to, effect.message, { rmState: state.rmState, voteReason, stateReqBoundMs: this.stateReqBoundMs(memory), preCommitBoundMs: this.preCommitBoundMs(memory) }));
@@ -244,37 +245,8 @@ export class ThreePhaseParticipantDriver {
     const reason = record.type === 'aborted' ? facts.reason : null;
     const participants = record.type === 'prepared' ? record.rms : (locked.row.participants ?? (state.rms.length > 0 ? state.rms : null));
     // The service's pre-commit hook runs in the same database transaction as the record.
-    if (record.type === 'precommitted' && this.options.handlers.preCommit) await this.traced('preCommit', ctx, () => this.options.handlers.preCommit!(ctx));
+    if (record.type === 'precommitted') await this.service.runPreCommit(ctx);
     await locked.update({ rmState, epoch, payload, participants, reason, traceContext, recoveryEpoch: state.epoch });
-  }
-
-  private async runPrepare(ctx: TransactionContext): Promise<PrepareVerdict> {
-    await ctx.db.query('SAVEPOINT participant_prepare');
-    let verdict: PrepareVerdict;
-    try {
-      verdict = normaliseVerdict(await this.traced('prepare', ctx, () => this.options.handlers.prepare(ctx)));
-    } catch (error) {
-      verdict = { vote: 'NO', reason: errorText(error) };
-    }
-    // A NO vote leaves no trace of the handler's work: abort is never called for it.
-    await ctx.db.query(verdict.vote === 'YES' ? 'RELEASE SAVEPOINT participant_prepare' : 'ROLLBACK TO SAVEPOINT participant_prepare');
-    if (verdict.vote === 'NO') this.options.logger.info(`transaction ${ctx.txnId}: voting NO: ${verdict.reason}`);
-    return verdict;
-  }
-
-  private async runDecision(decision: Decision, ctx: TransactionContext): Promise<void> {
-    if (decision === 'COMMIT') await this.traced('commit', ctx, () => this.options.handlers.commit(ctx));
-    else await this.traced('abort', ctx, () => this.options.handlers.abort(ctx));
-  }
-
-  private traced<T>(handler: 'prepare' | 'preCommit' | 'commit' | 'abort', ctx: TransactionContext, work: () => Promise<T>): Promise<T> {
-    const attributes = {
-      [ATTR_TXN_ID]: ctx.txnId,
-      [ATTR_TXN_PROTOCOL]: '3pc',
-      'txn.participant': this.options.name,
-      ...(handler === 'commit' || handler === 'abort' ? { [ATTR_TXN_DECISION]: handler === 'commit' ? 'COMMIT' : 'ABORT' } : {}),
-    };
-    return inSpan(`participant ${handler}`, context.active(), attributes, work);
   }
 
   /** The core's view of a transaction known only from its log row (after a restart, or a handover). */
@@ -351,15 +323,4 @@ export class ThreePhaseParticipantDriver {
 
 function sameEpoch(a: { round: number; rm: string }, b: { round: number; rm: string } | null): boolean {
   return b !== null && a.round === b.round && a.rm === b.rm;
-}
-
-function normaliseVerdict(verdict: unknown): PrepareVerdict {
-  const value = verdict as Partial<{ vote: unknown; reason: unknown }> | null | undefined;
-  if (value?.vote === 'YES') return { vote: 'YES' };
-  if (value?.vote === 'NO') return { vote: 'NO', reason: typeof value.reason === 'string' && value.reason ? value.reason : 'no reason given' };
-  return { vote: 'NO', reason: 'prepare handler returned no verdict' };
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

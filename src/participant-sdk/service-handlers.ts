@@ -1,0 +1,76 @@
+/**
+ * How every participant driver (2pc, 3pc, Paxos Commit) calls the service's handlers. The
+ * protocols differ in when a handler runs, not in how: each handler runs in a span under the
+ * message that asked for it, and prepare runs behind a savepoint so that a NO vote leaves none
+ * of its writes in the step's database transaction. Whatever prepare returns or throws is read
+ * as a verdict, because a handler's mistake must become a NO vote rather than a stuck step.
+ */
+import { context } from '@opentelemetry/api';
+import { Decision } from '../protocols/common/effects';
+import { ATTR_TXN_DECISION, ATTR_TXN_ID, ATTR_TXN_PROTOCOL, inSpan } from '../telemetry/txn-tracing';
+import { ParticipantHandlers, ParticipantLogger, PrepareVerdict, TransactionContext } from './participant-sdk.types';
+
+export interface ServiceHandlersOptions {
+  /** The participant's name, as spans report it. */
+  readonly name: string;
+  /** The protocol spans report: '2pc', '3pc' or 'paxos-commit'. */
+  readonly protocol: string;
+  readonly handlers: ParticipantHandlers;
+  readonly logger: ParticipantLogger;
+  /** The protocol's own word for a no vote in the log ("NO", or Paxos Commit's "Aborted"), so operators read the paper's terms. */
+  readonly noVote: string;
+}
+
+type HandlerName = 'prepare' | 'preCommit' | 'commit' | 'abort';
+
+export class ServiceHandlers {
+  constructor(private readonly options: ServiceHandlersOptions) {}
+
+  /** Runs prepare inside `ctx.db`'s transaction and returns its vote; a NO rolls back what it wrote. */
+  async runPrepare(ctx: TransactionContext): Promise<PrepareVerdict> {
+    await ctx.db.query('SAVEPOINT participant_prepare');
+    let verdict: PrepareVerdict;
+    try {
+      verdict = normaliseVerdict(await this.traced('prepare', ctx, () => this.options.handlers.prepare(ctx)));
+    } catch (error) {
+      verdict = { vote: 'NO', reason: errorMessage(error) };
+    }
+    // A NO vote leaves no trace of the handler's work: abort is never called for it.
+    await ctx.db.query(verdict.vote === 'YES' ? 'RELEASE SAVEPOINT participant_prepare' : 'ROLLBACK TO SAVEPOINT participant_prepare');
+    if (verdict.vote === 'NO') this.options.logger.info(`transaction ${ctx.txnId}: voting ${this.options.noVote}: ${verdict.reason}`);
+    return verdict;
+  }
+
+  /** The service's optional pre-commit hook; a service without one has nothing to do here. */
+  async runPreCommit(ctx: TransactionContext): Promise<void> {
+    const { handlers } = this.options;
+    if (handlers.preCommit) await this.traced('preCommit', ctx, () => handlers.preCommit!(ctx));
+  }
+
+  async runDecision(decision: Decision, ctx: TransactionContext): Promise<void> {
+    if (decision === 'COMMIT') await this.traced('commit', ctx, () => this.options.handlers.commit(ctx));
+    else await this.traced('abort', ctx, () => this.options.handlers.abort(ctx));
+  }
+
+  /** Each handler runs in a span under the message that asked for it (context from the Kafka headers). */
+  private traced<T>(handler: HandlerName, ctx: TransactionContext, work: () => Promise<T>): Promise<T> {
+    const attributes = {
+      [ATTR_TXN_ID]: ctx.txnId,
+      [ATTR_TXN_PROTOCOL]: this.options.protocol,
+      'txn.participant': this.options.name,
+      ...(handler === 'commit' || handler === 'abort' ? { [ATTR_TXN_DECISION]: handler === 'commit' ? 'COMMIT' : 'ABORT' } : {}),
+    };
+    return inSpan(`participant ${handler}`, context.active(), attributes, work);
+  }
+}
+
+function normaliseVerdict(verdict: unknown): PrepareVerdict {
+  const value = verdict as Partial<{ vote: unknown; reason: unknown }> | null | undefined;
+  if (value?.vote === 'YES') return { vote: 'YES' };
+  if (value?.vote === 'NO') return { vote: 'NO', reason: typeof value.reason === 'string' && value.reason ? value.reason : 'no reason given' };
+  return { vote: 'NO', reason: 'prepare handler returned no verdict' };
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
