@@ -3,48 +3,20 @@
  * orders services as separate processes, each with its own database, over real Kafka.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkConservation } from '../../examples/common/conservation';
 import { topicsFor } from '../../src/transport/kafka/topics';
+import { businessStates, checkoutBody, conservation, stockOf, transactionView, waitForCompletion, waitForYesVotes, whileStopped } from '../support/checkout';
 import { Cluster } from '../support/cluster';
 import { FakeParticipant } from '../support/fake-participant';
 import { TopicWatcher } from '../support/topic-watcher';
 import { waitUntil } from '../support/processes';
 
-const STOCK = { 'sku-1': 100, 'sku-2': 5 };
-const MONEY = { 'acct-1': 100_000, 'acct-2': 100 };
 const cluster = new Cluster({ inventorySeed: 'sku-1:100,sku-2:5', paymentsSeed: 'acct-1:100000,acct-2:100' });
 let coordinatorTopic: TopicWatcher;
 let orderNo = 0;
 
 function checkout(sku: string, qty: number, account: string, amount: number, extra: { name: string; payload?: unknown }[] = [], timeoutMs?: number) {
-  const orderId = `o-${++orderNo}`;
-  return cluster.api('POST', '/v1/transactions?waitMs=30000', {
-    protocol: '2pc',
-    ...(timeoutMs ? { timeoutMs } : {}),
-    participants: [
-      { name: 'inventory', payload: { sku, qty } },
-      { name: 'payments', payload: { account, amount } },
-      { name: 'orders', payload: { orderId, sku, qty, account, amount } },
-      ...extra,
-    ],
-  });
-}
-
-async function completed(id: string): Promise<any> {
-  return waitUntil(`transaction ${id} to complete`, async () => {
-    const { body } = await cluster.api('GET', `/v1/transactions/${id}`);
-    return body.completed ? body : undefined;
-  });
-}
-
-async function conservation() {
-  return checkConservation({
-    inventoryUrl: cluster.databases.inventory,
-    paymentsUrl: cluster.databases.payments,
-    ordersUrl: cluster.databases.orders,
-    initialStock: STOCK,
-    initialMoney: MONEY['acct-1'] + MONEY['acct-2'],
-  });
+  const body = checkoutBody('2pc', `o-${++orderNo}`, { sku, qty, account, amount, extra, timeoutMs });
+  return cluster.api('POST', '/v1/transactions?waitMs=30000', body);
 }
 
 beforeAll(async () => {
@@ -63,22 +35,19 @@ describe('checkout over two-phase commit', () => {
     const { status, body } = await checkout('sku-1', 2, 'acct-1', 240);
     expect(status).toBe(201);
     expect(body).toMatchObject({ state: 'COMMITTED', decision: 'COMMIT' });
-    await completed(body.id);
-    const [stock] = await cluster.query('inventory', `SELECT available, reserved, sold FROM stock WHERE sku = 'sku-1'`);
-    expect(stock).toEqual({ available: 98, reserved: 0, sold: 2 });
-    const [order] = await cluster.query('orders', `SELECT state FROM orders WHERE txn_id = $1`, [body.id]);
-    expect(order.state).toBe('confirmed');
-    expect((await conservation()).ok).toBe(true);
+    await waitForCompletion(cluster, body.id);
+    expect(await stockOf(cluster, 'sku-1')).toEqual({ available: 98, reserved: 0, sold: 2 });
+    expect((await businessStates(cluster, body.id)).order).toBe('confirmed');
+    expect((await conservation(cluster)).ok).toBe(true);
   });
 
   it('aborts on a NO vote for stock and releases what the others held', async () => {
     const { body } = await checkout('sku-2', 10, 'acct-1', 100);
     expect(body).toMatchObject({ state: 'ABORTED' });
     expect(body.decisionReason).toMatch(/inventory voted no: .*stock/);
-    await completed(body.id);
-    const [hold] = await cluster.query('payments', `SELECT state FROM holds WHERE txn_id = $1`, [body.id]);
-    expect(hold?.state ?? 'never held').not.toBe('held');
-    const result = await conservation();
+    await waitForCompletion(cluster, body.id);
+    expect((await businessStates(cluster, body.id)).hold).not.toBe('held');
+    const result = await conservation(cluster);
     expect(result.ok, result.details.join('\n')).toBe(true);
   });
 
@@ -86,33 +55,27 @@ describe('checkout over two-phase commit', () => {
     const { body } = await checkout('sku-1', 1, 'acct-2', 5_000);
     expect(body).toMatchObject({ state: 'ABORTED' });
     expect(body.decisionReason).toMatch(/payments voted no: .*funds/);
-    await completed(body.id);
-    const [stock] = await cluster.query('inventory', `SELECT available, reserved FROM stock WHERE sku = 'sku-1'`);
-    expect(stock.reserved).toBe(0);
-    expect((await conservation()).ok).toBe(true);
+    await waitForCompletion(cluster, body.id);
+    expect((await stockOf(cluster, 'sku-1')).reserved).toBe(0);
+    expect((await conservation(cluster)).ok).toBe(true);
   });
 
   it('aborts when a participant never answers, and that participant still ends aborted', async () => {
-    const payments = cluster.services.get('payments')!;
-    payments.child.kill('SIGSTOP');
-    try {
+    await whileStopped(cluster, 'payments', async (resume) => {
       const { body } = await checkout('sku-1', 1, 'acct-1', 120, [], 1500);
       expect(body).toMatchObject({ state: 'ABORTED', decisionReason: 'prepare timed out' });
-      payments.child.kill('SIGCONT');
-      await completed(body.id);
-      const [hold] = await cluster.query('payments', `SELECT state FROM holds WHERE txn_id = $1`, [body.id]);
-      expect(hold?.state ?? 'never held').not.toBe('held');
-      expect((await conservation()).ok).toBe(true);
-    } finally {
-      payments.child.kill('SIGCONT');
-    }
+      resume();
+      await waitForCompletion(cluster, body.id);
+      expect((await businessStates(cluster, body.id)).hold).not.toBe('held');
+      expect((await conservation(cluster)).ok).toBe(true);
+    });
   });
 
   it('applies a commit once although COMMIT, PREPARE and votes are delivered again', async () => {
     const { body } = await checkout('sku-1', 3, 'acct-1', 360);
     expect(body.state).toBe('COMMITTED');
-    await completed(body.id);
-    const before = await cluster.query('inventory', `SELECT available, sold FROM stock WHERE sku = 'sku-1'`);
+    await waitForCompletion(cluster, body.id);
+    const before = await stockOf(cluster, 'sku-1');
     const isInventoryAck = (e: { type: string; txnId: string; from: string }) => e.type === 'ACK' && e.txnId === body.id && e.from === 'inventory';
     const acks = coordinatorTopic.count(isInventoryAck);
     const topics = topicsFor(cluster.prefix);
@@ -125,10 +88,9 @@ describe('checkout over two-phase commit', () => {
     await replay.sendRaw(topics.coordinator, JSON.stringify({ v: 1, type: 'VOTE', txnId: body.id, protocol: '2pc', from: 'inventory', epoch: 1, sentAt: new Date().toISOString(), body: { vote: 'YES' } }), body.id);
     await coordinatorTopic.waitForCount(isInventoryAck, acks + 2);
     await replay.stop();
-    const after = await cluster.query('inventory', `SELECT available, sold FROM stock WHERE sku = 'sku-1'`);
-    expect(after).toEqual(before);
-    expect((await cluster.api('GET', `/v1/transactions/${body.id}`)).body.decision).toBe('COMMIT');
-    expect((await conservation()).ok).toBe(true);
+    expect(await stockOf(cluster, 'sku-1')).toEqual(before);
+    expect((await transactionView(cluster, body.id)).decision).toBe('COMMIT');
+    expect((await conservation(cluster)).ok).toBe(true);
   });
 
   it('a participant killed after voting YES learns the outcome when it restarts', async () => {
@@ -138,19 +100,15 @@ describe('checkout over two-phase commit', () => {
     const pending = checkout('sku-1', 1, 'acct-1', 120, [{ name: 'gate' }], 60_000);
     const prepare = await waitUntil('a PREPARE for the gate', async () => gate.received.find((e) => e.type === 'PREPARE'));
     const txnId = prepare.txnId;
-    await waitUntil('inventory to vote YES', async () => {
-      const { body } = await cluster.api('GET', `/v1/transactions/${txnId}`);
-      return body.participants.find((p: { name: string }) => p.name === 'inventory').vote === 'YES';
-    });
+    await waitForYesVotes(cluster, txnId, ['inventory']);
     await cluster.services.get('inventory')!.kill('SIGKILL');
     await gate.vote(txnId, 'YES');
     expect((await pending).body).toMatchObject({ id: txnId, state: 'COMMITTED' });
     await cluster.startService('inventory');
-    const done = await completed(txnId);
+    const done = await waitForCompletion(cluster, txnId);
     expect(done.participants.every((p: { acked: boolean }) => p.acked)).toBe(true);
-    const [reservation] = await cluster.query('inventory', `SELECT state FROM reservations WHERE txn_id = $1`, [txnId]);
-    expect(reservation.state).toBe('committed');
-    expect((await conservation()).ok).toBe(true);
+    expect((await businessStates(cluster, txnId)).reservation).toBe('committed');
+    expect((await conservation(cluster)).ok).toBe(true);
     await gate.stop();
   });
 });

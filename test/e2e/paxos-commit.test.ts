@@ -5,13 +5,10 @@
  * every transaction is also handed over.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkConservation } from '../../examples/common/conservation';
+import { businessStates, checkoutBody, conservation, stockOf, waitForCompletion, whileStopped } from '../support/checkout';
 import { Cluster } from '../support/cluster';
 import { freshDatabase } from '../support/infra';
-import { waitUntil } from '../support/processes';
 
-const STOCK = { 'sku-1': 100, 'sku-2': 5 };
-const MONEY = { 'acct-1': 100_000, 'acct-2': 100 };
 const REPLICAS = ['coordinator-1', 'coordinator-2', 'coordinator-3'];
 const cluster = new Cluster({
   replicas: 3,
@@ -23,35 +20,13 @@ const cluster = new Cluster({
 let orderNo = 0;
 
 function checkout(sku: string, qty: number, account: string, amount: number, timeoutMs?: number) {
-  const orderId = `p-${++orderNo}`;
+  const body = checkoutBody('paxos-commit', `p-${++orderNo}`, { sku, qty, account, amount, timeoutMs });
   // Replica 2 is not the leader (coordinator-1 is, while it lives): it logs and hands over.
-  return cluster.apiOn(1, 'POST', '/v1/transactions?waitMs=30000', {
-    protocol: 'paxos-commit',
-    ...(timeoutMs ? { timeoutMs } : {}),
-    participants: [
-      { name: 'inventory', payload: { sku, qty } },
-      { name: 'payments', payload: { account, amount } },
-      { name: 'orders', payload: { orderId, sku, qty, account, amount } },
-    ],
-  });
+  return cluster.apiOn(1, 'POST', '/v1/transactions?waitMs=30000', body);
 }
 
-async function completed(id: string, replica = 2): Promise<any> {
-  return waitUntil(`transaction ${id} to complete`, async () => {
-    const { body } = await cluster.apiOn(replica, 'GET', `/v1/transactions/${id}`);
-    return body.completed ? body : undefined;
-  });
-}
-
-async function conservation() {
-  return checkConservation({
-    inventoryUrl: cluster.databases.inventory,
-    paymentsUrl: cluster.databases.payments,
-    ordersUrl: cluster.databases.orders,
-    initialStock: STOCK,
-    initialMoney: MONEY['acct-1'] + MONEY['acct-2'],
-  });
-}
+/** Reads from coordinator-3 unless told otherwise: it neither took the request nor leads. */
+const completed = (id: string, replica = 2) => waitForCompletion(cluster, id, { replica });
 
 beforeAll(async () => {
   await cluster.start();
@@ -68,11 +43,9 @@ describe('checkout over Paxos Commit with three acceptor replicas', () => {
     expect(body).toMatchObject({ protocol: 'paxos-commit', state: 'COMMITTED', decision: 'COMMIT', decisionReason: 'every participant prepared' });
     const done = await completed(body.id);
     expect(done.participants.map((p: { vote: string }) => p.vote)).toEqual(['YES', 'YES', 'YES']);
-    const [stock] = await cluster.query('inventory', `SELECT available, reserved, sold FROM stock WHERE sku = 'sku-1'`);
-    expect(stock).toEqual({ available: 98, reserved: 0, sold: 2 });
-    const [order] = await cluster.query('orders', `SELECT state FROM orders WHERE txn_id = $1`, [body.id]);
-    expect(order.state).toBe('confirmed');
-    expect((await conservation()).ok).toBe(true);
+    expect(await stockOf(cluster, 'sku-1')).toEqual({ available: 98, reserved: 0, sold: 2 });
+    expect((await businessStates(cluster, body.id)).order).toBe('confirmed');
+    expect((await conservation(cluster)).ok).toBe(true);
   });
 
   it('shows the decision evidence: who accepted what in which ballot, and the leader that decided', async () => {
@@ -103,32 +76,26 @@ describe('checkout over Paxos Commit with three acceptor replicas', () => {
     const done = await completed(body.id);
     expect(done.participants.find((p: { name: string }) => p.name === 'inventory').vote).toBe('NO');
     expect(done.evidence.instances.find((i: { participant: string }) => i.participant === 'inventory').chosen).toBe('Aborted');
-    const [hold] = await cluster.query('payments', `SELECT state FROM holds WHERE txn_id = $1`, [body.id]);
-    expect(hold?.state ?? 'never held').not.toBe('held');
-    const result = await conservation();
+    expect((await businessStates(cluster, body.id)).hold).not.toBe('held');
+    const result = await conservation(cluster);
     expect(result.ok, result.details.join('\n')).toBe(true);
   });
 
   it('aborts when a participant never answers: the leader gets Aborted chosen in a ballot of its own', async () => {
-    const payments = cluster.services.get('payments')!;
-    payments.child.kill('SIGSTOP');
-    try {
+    await whileStopped(cluster, 'payments', async (resume) => {
       const { body } = await checkout('sku-1', 1, 'acct-1', 120, 1500);
       expect(body).toMatchObject({ state: 'ABORTED', decision: 'ABORT' });
       expect(body.decisionReason).toMatch(/payments did not vote in time/);
-      payments.child.kill('SIGCONT');
+      resume();
       const done = await completed(body.id);
       const instance = done.evidence.instances.find((i: { participant: string }) => i.participant === 'payments');
       expect(instance).toMatchObject({ chosen: 'Aborted', chosenInBallot: { replica: 'coordinator-1' } });
       expect(instance.chosenInBallot.round).toBeGreaterThan(0);
-      const [hold] = await cluster.query('payments', `SELECT state FROM holds WHERE txn_id = $1`, [body.id]);
-      expect(hold?.state ?? 'never held').not.toBe('held');
-      const [reservation] = await cluster.query('inventory', `SELECT state FROM reservations WHERE txn_id = $1`, [body.id]);
-      expect(reservation.state).toBe('released');
-      expect((await conservation()).ok).toBe(true);
-    } finally {
-      payments.child.kill('SIGCONT');
-    }
+      const states = await businessStates(cluster, body.id);
+      expect(states.hold).not.toBe('held');
+      expect(states.reservation).toBe('released');
+      expect((await conservation(cluster)).ok).toBe(true);
+    });
   });
 
   it('refuses to bring back an acceptor whose database was lost, since it would forget its promises', async () => {

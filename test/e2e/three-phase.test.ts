@@ -4,57 +4,23 @@
  * its own database. The services are the same as for 2pc; only the protocol changes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkConservation } from '../../examples/common/conservation';
 import { topicsFor } from '../../src/transport/kafka/topics';
+import { businessStates, checkoutBody, conservation, participantLogStates, stockOf, transactionView, waitForCompletion, whileStopped } from '../support/checkout';
 import { Cluster } from '../support/cluster';
 import { FakeParticipant } from '../support/fake-participant';
 import { TopicWatcher } from '../support/topic-watcher';
-import { waitUntil } from '../support/processes';
 
-const STOCK = { 'sku-1': 100, 'sku-2': 5 };
-const MONEY = { 'acct-1': 100_000, 'acct-2': 100 };
 const cluster = new Cluster({ inventorySeed: 'sku-1:100,sku-2:5', paymentsSeed: 'acct-1:100000,acct-2:100' });
 let coordinatorTopic: TopicWatcher;
 let orderNo = 0;
 
 function checkout(sku: string, qty: number, account: string, amount: number, timeoutMs?: number) {
-  const orderId = `o3-${++orderNo}`;
-  return cluster.api('POST', '/v1/transactions?waitMs=30000', {
-    protocol: '3pc',
-    ...(timeoutMs ? { timeoutMs } : {}),
-    participants: [
-      { name: 'inventory', payload: { sku, qty } },
-      { name: 'payments', payload: { account, amount } },
-      { name: 'orders', payload: { orderId, sku, qty, account, amount } },
-    ],
-  });
+  const body = checkoutBody('3pc', `o3-${++orderNo}`, { sku, qty, account, amount, timeoutMs });
+  return cluster.api('POST', '/v1/transactions?waitMs=30000', body);
 }
 
-async function completed(id: string): Promise<any> {
-  return waitUntil(`transaction ${id} to complete`, async () => {
-    const { body } = await cluster.api('GET', `/v1/transactions/${id}`);
-    return body.completed ? body : undefined;
-  });
-}
-
-async function conservation() {
-  return checkConservation({
-    inventoryUrl: cluster.databases.inventory,
-    paymentsUrl: cluster.databases.payments,
-    ordersUrl: cluster.databases.orders,
-    initialStock: STOCK,
-    initialMoney: MONEY['acct-1'] + MONEY['acct-2'],
-  });
-}
-
-async function participantLogStates(txnId: string): Promise<Record<string, string>> {
-  const states: Record<string, string> = {};
-  for (const name of ['inventory', 'payments', 'orders'] as const) {
-    const [row] = await cluster.query(name, `SELECT state FROM txn_participant_3pc_log WHERE txn_id = $1`, [txnId]);
-    states[name] = row?.state ?? 'none';
-  }
-  return states;
-}
+/** Each service's state in its 3PC log, 'none' before it heard of the transaction. */
+const logStates = (txnId: string) => participantLogStates(cluster, '3pc', txnId);
 
 beforeAll(async () => {
   await cluster.start();
@@ -77,57 +43,49 @@ describe('checkout over three-phase commit', () => {
     const { status, body } = await checkout('sku-1', 2, 'acct-1', 240);
     expect(status).toBe(201);
     expect(body).toMatchObject({ protocol: '3pc', state: 'COMMITTED', decision: 'COMMIT' });
-    const done = await completed(body.id);
+    const done = await waitForCompletion(cluster, body.id);
     expect(done.precommittedAt).not.toBeNull();
     expect(Date.parse(done.precommittedAt)).toBeLessThanOrEqual(Date.parse(done.decidedAt));
     for (const p of done.participants) {
       expect(p).toMatchObject({ vote: 'YES', acked: true });
       expect(p.precommitAckedAt).not.toBeNull();
     }
-    expect(await participantLogStates(body.id)).toEqual({ inventory: 'committed', payments: 'committed', orders: 'committed' });
-    const [stock] = await cluster.query('inventory', `SELECT available, reserved, sold FROM stock WHERE sku = 'sku-1'`);
-    expect(stock).toEqual({ available: 98, reserved: 0, sold: 2 });
-    const [order] = await cluster.query('orders', `SELECT state FROM orders WHERE txn_id = $1`, [body.id]);
-    expect(order.state).toBe('confirmed');
-    expect((await conservation()).ok).toBe(true);
+    expect(await logStates(body.id)).toEqual({ inventory: 'committed', payments: 'committed', orders: 'committed' });
+    expect(await stockOf(cluster, 'sku-1')).toEqual({ available: 98, reserved: 0, sold: 2 });
+    expect((await businessStates(cluster, body.id)).order).toBe('confirmed');
+    expect((await conservation(cluster)).ok).toBe(true);
   });
 
   it('aborts on a NO vote without a PreCommit, and releases what the others held', async () => {
     const { body } = await checkout('sku-2', 10, 'acct-1', 100);
     expect(body).toMatchObject({ state: 'ABORTED', decision: 'ABORT', precommittedAt: null });
     expect(body.decisionReason).toMatch(/inventory voted no: .*stock/);
-    const done = await completed(body.id);
+    const done = await waitForCompletion(cluster, body.id);
     expect(done.participants.find((p: { name: string }) => p.name === 'inventory')).toMatchObject({ vote: 'NO', voteReason: 'insufficient stock' });
-    const [hold] = await cluster.query('payments', `SELECT state FROM holds WHERE txn_id = $1`, [body.id]);
-    expect(hold?.state ?? 'never held').not.toBe('held');
-    expect(await participantLogStates(body.id)).toEqual({ inventory: 'aborted', payments: 'aborted', orders: 'aborted' });
-    const result = await conservation();
+    expect((await businessStates(cluster, body.id)).hold).not.toBe('held');
+    expect(await logStates(body.id)).toEqual({ inventory: 'aborted', payments: 'aborted', orders: 'aborted' });
+    const result = await conservation(cluster);
     expect(result.ok, result.details.join('\n')).toBe(true);
   });
 
   it('aborts when a participant never answers, and that participant still ends aborted', async () => {
-    const payments = cluster.services.get('payments')!;
-    payments.child.kill('SIGSTOP');
-    try {
+    await whileStopped(cluster, 'payments', async (resume) => {
       const { body } = await checkout('sku-1', 1, 'acct-1', 120, 1500);
       expect(body).toMatchObject({ state: 'ABORTED', decisionReason: 'prepare timed out' });
-      payments.child.kill('SIGCONT');
-      const done = await completed(body.id);
+      resume();
+      const done = await waitForCompletion(cluster, body.id);
       expect(done.participants.find((p: { name: string }) => p.name === 'payments').vote).toBeNull();
-      const [hold] = await cluster.query('payments', `SELECT state FROM holds WHERE txn_id = $1`, [body.id]);
-      expect(hold?.state ?? 'never held').not.toBe('held');
-      expect(await participantLogStates(body.id)).toMatchObject({ inventory: 'aborted', orders: 'aborted' });
-      expect((await conservation()).ok).toBe(true);
-    } finally {
-      payments.child.kill('SIGCONT');
-    }
+      expect((await businessStates(cluster, body.id)).hold).not.toBe('held');
+      expect(await logStates(body.id)).toMatchObject({ inventory: 'aborted', orders: 'aborted' });
+      expect((await conservation(cluster)).ok).toBe(true);
+    });
   });
 
   it('applies a commit once although PREPARE, PRECOMMIT, COMMIT, votes and acks are delivered again', async () => {
     const { body } = await checkout('sku-1', 3, 'acct-1', 360);
     expect(body.state).toBe('COMMITTED');
-    await completed(body.id);
-    const before = await cluster.query('inventory', `SELECT available, sold FROM stock WHERE sku = 'sku-1'`);
+    await waitForCompletion(cluster, body.id);
+    const before = await stockOf(cluster, 'sku-1');
     const isInventory = (type: string) => (e: { type: string; txnId: string; from: string }) => e.type === type && e.txnId === body.id && e.from === 'inventory';
     const acks = coordinatorTopic.count(isInventory('ACK'));
     const votes = coordinatorTopic.count(isInventory('VOTE'));
@@ -147,11 +105,9 @@ describe('checkout over three-phase commit', () => {
     await coordinatorTopic.waitForCount(isInventory('ACK'), acks + 2);
     await coordinatorTopic.waitForCount(isInventory('VOTE'), votes + 2);
     await replay.stop();
-    const after = await cluster.query('inventory', `SELECT available, sold FROM stock WHERE sku = 'sku-1'`);
-    expect(after).toEqual(before);
-    const view = (await cluster.api('GET', `/v1/transactions/${body.id}`)).body;
-    expect(view).toMatchObject({ decision: 'COMMIT', completed: true });
-    expect((await conservation()).ok).toBe(true);
+    expect(await stockOf(cluster, 'sku-1')).toEqual(before);
+    expect(await transactionView(cluster, body.id)).toMatchObject({ decision: 'COMMIT', completed: true });
+    expect((await conservation(cluster)).ok).toBe(true);
   });
 
   it('lists transactions by the PRECOMMITTED state too', async () => {

@@ -11,9 +11,9 @@
  * measured from the kill.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkConservation } from '../../examples/common/conservation';
 import { paxosCommitTopicsFor } from '../../src/transport/kafka/paxos-commit-topics';
-import { Cluster, ServiceName } from '../support/cluster';
+import { FINAL_STATES, Outcome, businessStates, checkoutBody, conservation, outcomeTimes, participantLogStates, reportFault, waitForDecision } from '../support/checkout';
+import { Cluster, SERVICES } from '../support/cluster';
 import { waitUntil } from '../support/processes';
 import { TopicWatcher } from '../support/topic-watcher';
 
@@ -24,24 +24,10 @@ const RUNS = Number(process.env.FAULT_PAXOS_RUNS ?? 3);
 // PREPAREs out, one phase 2b heard, decision logged, outcome sent to the first participant only.
 const STEP_BOUNDARIES = ['after-transaction-logged', 'leader-after-prepare-sent', 'leader-after-some-phase2b', 'leader-after-decision', 'after-some-decisions-sent'] as const;
 const DECIDED_BEFORE_THE_KILL: readonly string[] = ['leader-after-decision', 'after-some-decisions-sent'];
-const FINAL: Record<'COMMIT' | 'ABORT', { reservation: string; hold: string; order: string; log: string }> = {
-  COMMIT: { reservation: 'committed', hold: 'captured', order: 'confirmed', log: 'committed' },
-  ABORT: { reservation: 'released', hold: 'released', order: 'cancelled', log: 'aborted' },
-};
 let orderNo = 0;
 
-const checkoutBody = () => {
-  const orderId = `pf-${++orderNo}`;
-  return {
-    protocol: 'paxos-commit',
-    timeoutMs: 20_000,
-    participants: [
-      { name: 'inventory', payload: { sku: 'sku-1', qty: 1 } },
-      { name: 'payments', payload: { account: 'acct-1', amount: 100 } },
-      { name: 'orders', payload: { orderId, sku: 'sku-1', qty: 1, account: 'acct-1', amount: 100 } },
-    ],
-  };
-};
+/** The next order: one unit of sku-1 for 100. */
+const order = () => checkoutBody('paxos-commit', `pf-${++orderNo}`, { qty: 1, amount: 100, timeoutMs: 20_000 });
 
 async function leaderAgreed(c: Cluster, leader: string, replicas: readonly number[]): Promise<void> {
   await waitUntil(`replicas ${replicas.join(',')} to trust ${leader}`, async () => {
@@ -52,45 +38,22 @@ async function leaderAgreed(c: Cluster, leader: string, replicas: readonly numbe
 
 /** Starts a transaction on `via`, waits for the leader to reach `failpoint` on it, and kills the leader (and `alsoKill`). */
 async function killAtFailpoint(c: Cluster, failpoint: string, via: number, alsoKill: number[] = []): Promise<{ id: string; killedAt: number }> {
-  const { status, body } = await c.apiOn(via, 'POST', '/v1/transactions', checkoutBody());
+  const { status, body } = await c.apiOn(via, 'POST', '/v1/transactions', order());
   expect(status).toBe(201);
   await c.coordinators[0]!.waitForOutput(new RegExp(`FAILPOINT ${failpoint} ${body.id}`), 30_000);
   await Promise.all([0, ...alsoKill].map((i) => c.coordinators[i]!.kill('SIGKILL')));
   return { id: body.id, killedAt: Date.now() };
 }
 
-async function outcomeTimes(c: Cluster, via: number, id: string, killedAt: number): Promise<{ txn: any; decisionMs: number; completeMs: number }> {
-  await waitUntil(`a decision for ${id}`, async () => (await c.apiOn(via, 'GET', `/v1/transactions/${id}`)).body.decision, 60_000, 10);
-  const decisionMs = Date.now() - killedAt;
-  const txn = await waitUntil(`${id} to complete`, async () => {
-    const { body } = await c.apiOn(via, 'GET', `/v1/transactions/${id}`);
-    return body.completed ? body : undefined;
-  }, 60_000, 20);
-  return { txn, decisionMs, completeMs: Date.now() - killedAt };
-}
-
 /** Every participant applied the same outcome, in its business tables and in its own log. */
-async function expectEveryoneAt(c: Cluster, id: string, decision: 'COMMIT' | 'ABORT'): Promise<void> {
-  const final = FINAL[decision];
-  const one = async (service: ServiceName, sql: string) => (await c.query(service, sql, [id]))[0]?.state;
-  expect(await one('inventory', 'SELECT state FROM reservations WHERE txn_id = $1')).toBe(final.reservation);
-  expect(await one('payments', 'SELECT state FROM holds WHERE txn_id = $1')).toBe(final.hold);
-  expect(await one('orders', 'SELECT state FROM orders WHERE txn_id = $1')).toBe(final.order);
-  for (const service of ['inventory', 'payments', 'orders'] as const) {
-    expect(await one(service, 'SELECT state FROM txn_paxos_commit_log WHERE txn_id = $1'), service).toBe(final.log);
-  }
-  const result = await checkConservation({
-    inventoryUrl: c.databases.inventory,
-    paymentsUrl: c.databases.payments,
-    ordersUrl: c.databases.orders,
-    initialStock: { 'sku-1': 100, 'sku-2': 5 },
-    initialMoney: 100_000 + 100,
-  });
+async function expectEveryoneAt(c: Cluster, id: string, decision: Outcome): Promise<void> {
+  const final = FINAL_STATES[decision];
+  // A missing row reads 'none' and fails: here every service must have heard of the transaction.
+  expect(await businessStates(c, id)).toEqual(final.business);
+  const logs = await participantLogStates(c, 'paxos-commit', id);
+  for (const service of SERVICES) expect(logs[service], service).toBe(final.log);
+  const result = await conservation(c);
   expect(result.ok, result.details.join('\n')).toBe(true);
-}
-
-function report(scenario: string, run: number, times: { decisionMs: number; completeMs: number }): void {
-  console.log(`FAULT paxos-commit ${scenario} run=${run} decisionMs=${times.decisionMs} completeMs=${times.completeMs}`);
 }
 
 describe('paxos-commit with three replicas (F = 1): the leader, and its acceptor, killed at each step boundary', () => {
@@ -122,7 +85,7 @@ describe('paxos-commit with three replicas (F = 1): the leader, and its acceptor
         const { id, killedAt } = await killAtFailpoint(cluster, failpoint, failpoint === 'after-transaction-logged' ? 0 : 1);
         accepted.push(id);
         const times = await outcomeTimes(cluster, 2, id, killedAt);
-        report(failpoint, run, times);
+        reportFault('paxos-commit', failpoint, run, times);
         // Every participant voted Prepared before the takeover, so the chosen values are all Prepared.
         expect(times.txn.decision).toBe('COMMIT');
         expect(times.txn.evidence.decidedBy).toBe(DECIDED_BEFORE_THE_KILL.includes(failpoint) ? 'coordinator-1' : 'coordinator-2');
@@ -133,7 +96,7 @@ describe('paxos-commit with three replicas (F = 1): the leader, and its acceptor
 
   it('a participant killed in doubt restarts, asks the acceptors and converges', async () => {
     await withLeaderAt('leader-after-prepare-sent');
-    const { status, body } = await cluster.apiOn(1, 'POST', '/v1/transactions', checkoutBody());
+    const { status, body } = await cluster.apiOn(1, 'POST', '/v1/transactions', order());
     expect(status).toBe(201);
     accepted.push(body.id);
     await cluster.coordinators[0]!.waitForOutput(new RegExp(`FAILPOINT leader-after-prepare-sent ${body.id}`), 30_000);
@@ -142,15 +105,14 @@ describe('paxos-commit with three replicas (F = 1): the leader, and its acceptor
     await cluster.services.get('inventory')!.kill('SIGKILL');
     await cluster.coordinators[0]!.kill('SIGKILL');
     const killedAt = Date.now();
-    await waitUntil('a decision', async () => (await cluster.apiOn(2, 'GET', `/v1/transactions/${body.id}`)).body.decision, 60_000, 10);
+    await waitForDecision(cluster, body.id, { replica: 2, timeoutMs: 60_000, intervalMs: 10 });
     const decisionMs = Date.now() - killedAt;
-    const [row] = await cluster.query('inventory', 'SELECT state FROM txn_paxos_commit_log WHERE txn_id = $1', [body.id]);
-    expect(row.state).toBe('prepared');
+    expect((await participantLogStates(cluster, 'paxos-commit', body.id)).inventory).toBe('prepared');
     // The dead replica cannot confirm the announcement; a live one can.
     cluster.use(2);
     await cluster.startService('inventory');
     const times = await outcomeTimes(cluster, 2, body.id, killedAt);
-    report('participant-killed-in-doubt', 1, { decisionMs, completeMs: times.completeMs });
+    reportFault('paxos-commit', 'participant-killed-in-doubt', 1, { decisionMs, completeMs: times.completeMs });
     expect(times.txn.decision).toBe('COMMIT');
     await expectEveryoneAt(cluster, body.id, 'COMMIT');
   });
@@ -181,7 +143,7 @@ describe('paxos-commit with five replicas (F = 2): the leader and the next in li
       await leaderAgreed(cluster, 'coordinator-1', [0, 1, 2, 3, 4]);
       const { id, killedAt } = await killAtFailpoint(cluster, 'leader-after-some-phase2b', 2, [1]);
       const times = await outcomeTimes(cluster, 3, id, killedAt);
-      report('leader-and-F-acceptors-F2', run, times);
+      reportFault('paxos-commit', 'leader-and-F-acceptors-F2', run, times);
       expect(times.txn.decision).toBe('COMMIT');
       expect(times.txn.evidence.decidedBy).toBe('coordinator-3');
       await expectEveryoneAt(cluster, id, 'COMMIT');

@@ -11,12 +11,10 @@
  * from the kill until a replica shows the decision, and until every participant applied it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkConservation } from '../../examples/common/conservation';
-import { Cluster, SERVICES, ServiceName } from '../support/cluster';
-import { waitUntil } from '../support/processes';
+import { FINAL_STATES, Outcome, businessStates, checkoutBody, conservation, killAfterYesVote, outcomeTimes, participantLogStates, reportFault, waitForDecision } from '../support/checkout';
+import { Cluster, SERVICES } from '../support/cluster';
 
 const RUNS = Number(process.env.FAULT_2PC_RUNS ?? 3);
-type Outcome = 'COMMIT' | 'ABORT';
 // In protocol order, with the outcome the protocol dictates once the owner dies there.
 const SCENARIOS: readonly [failpoint: string, expected: Outcome][] = [
   ['after-transaction-logged', 'ABORT'],
@@ -25,67 +23,24 @@ const SCENARIOS: readonly [failpoint: string, expected: Outcome][] = [
   ['after-decision-logged', 'COMMIT'],
   ['after-some-decisions-sent', 'COMMIT'],
 ];
-const FINAL: Record<Outcome, { reservation: string; hold: string; order: string; log: string }> = {
-  COMMIT: { reservation: 'committed', hold: 'captured', order: 'confirmed', log: 'committed' },
-  ABORT: { reservation: 'released', hold: 'released', order: 'cancelled', log: 'aborted' },
-};
 
 const cluster = new Cluster({ replicas: 3 });
 /** Every transaction the API accepted in this file. */
 const accepted: string[] = [];
 let orderNo = 0;
 
-const checkoutBody = (qty = 1) => {
-  const orderId = `f2-${++orderNo}`;
-  return {
-    protocol: '2pc',
-    timeoutMs: 30_000,
-    participants: [
-      { name: 'inventory', payload: { sku: 'sku-1', qty } },
-      { name: 'payments', payload: { account: 'acct-1', amount: 100 * qty } },
-      { name: 'orders', payload: { orderId, sku: 'sku-1', qty, account: 'acct-1', amount: 100 * qty } },
-    ],
-  };
-};
-
-async function viewOn(replica: number, txnId: string): Promise<any> {
-  return (await cluster.apiOn(replica, 'GET', `/v1/transactions/${txnId}`)).body;
-}
-
-/** Waits on replica `via` for a decision and then for every acknowledgement, timed from `killedAt`. */
-async function outcomeTimes(via: number, txnId: string, killedAt: number): Promise<{ txn: any; decisionMs: number; completeMs: number }> {
-  await waitUntil(`a decision for ${txnId}`, async () => (await viewOn(via, txnId)).decision, 60_000, 10);
-  const decisionMs = Date.now() - killedAt;
-  const txn = await waitUntil(`${txnId} to complete`, async () => {
-    const view = await viewOn(via, txnId);
-    return view.completed ? view : undefined;
-  }, 60_000, 20);
-  return { txn, decisionMs, completeMs: Date.now() - killedAt };
-}
+/** The next order: `qty` units of sku-1 at 100 each. */
+const order = (qty = 1) => checkoutBody('2pc', `f2-${++orderNo}`, { qty, amount: 100 * qty, timeoutMs: 30_000 });
 
 /** Every participant applied `decision`, in its business tables and in its own log, and stock and money add up. */
 async function expectEveryoneAt(txnId: string, decision: Outcome): Promise<void> {
-  const final = FINAL[decision];
+  const final = FINAL_STATES[decision];
   // A participant that never heard of the transaction (killed before PREPARE) has no rows: that is an abort.
-  const one = async (service: ServiceName, sql: string, none: string) => (await cluster.query(service, sql, [txnId]))[0]?.state ?? none;
-  expect(await one('inventory', 'SELECT state FROM reservations WHERE txn_id = $1', 'released')).toBe(final.reservation);
-  expect(await one('payments', 'SELECT state FROM holds WHERE txn_id = $1', 'released')).toBe(final.hold);
-  expect(await one('orders', 'SELECT state FROM orders WHERE txn_id = $1', 'cancelled')).toBe(final.order);
-  for (const service of SERVICES) {
-    expect(await one(service, 'SELECT state FROM txn_participant_log WHERE txn_id = $1', 'aborted'), service).toBe(final.log);
-  }
-  const result = await checkConservation({
-    inventoryUrl: cluster.databases.inventory,
-    paymentsUrl: cluster.databases.payments,
-    ordersUrl: cluster.databases.orders,
-    initialStock: { 'sku-1': 100, 'sku-2': 5 },
-    initialMoney: 100_000 + 100,
-  });
+  expect(await businessStates(cluster, txnId, { noRowMeansAborted: true })).toEqual(final.business);
+  const logs = await participantLogStates(cluster, '2pc', txnId, 'aborted');
+  for (const service of SERVICES) expect(logs[service], service).toBe(final.log);
+  const result = await conservation(cluster);
   expect(result.ok, result.details.join('\n')).toBe(true);
-}
-
-function report(scenario: string, run: number, times: { decisionMs: number; completeMs: number }): void {
-  console.log(`FAULT 2pc ${scenario} run=${run} decisionMs=${times.decisionMs} completeMs=${times.completeMs}`);
 }
 
 /** Brings coordinator-1 back with `failpoints` (replacing a running one) and waits until it holds partitions again. */
@@ -107,7 +62,7 @@ describe('2pc with three coordinator replicas', () => {
   it('accepts transactions on every replica and spreads ownership over them', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 9; i++) {
-      const { status, body } = await cluster.apiOn(i % 3, 'POST', '/v1/transactions?waitMs=30000', checkoutBody());
+      const { status, body } = await cluster.apiOn(i % 3, 'POST', '/v1/transactions?waitMs=30000', order());
       expect(status).toBe(201);
       expect(body.state).toBe('COMMITTED');
       ids.push(body.id);
@@ -116,20 +71,20 @@ describe('2pc with three coordinator replicas', () => {
     // Any replica answers for any transaction.
     const seen = await Promise.all(ids.map((id, i) => cluster.apiOn((i + 1) % 3, 'GET', `/v1/transactions/${id}`)));
     expect(new Set(seen.map((r) => r.body.owner))).toEqual(new Set(['coordinator-1', 'coordinator-2', 'coordinator-3']));
-    for (const id of ids) await outcomeTimes(0, id, Date.now());
+    for (const id of ids) await outcomeTimes(cluster, 0, id, Date.now());
   });
 
   it.each(SCENARIOS)('owner killed %s: another replica takes over after the lease and every participant ends %s', async (failpoint, expected) => {
     for (let run = 1; run <= RUNS; run++) {
       await ownerWith(failpoint);
-      const { status, body } = await cluster.apiOn(0, 'POST', '/v1/transactions', checkoutBody(2));
+      const { status, body } = await cluster.apiOn(0, 'POST', '/v1/transactions', order(2));
       expect(status).toBe(201);
       expect(body.owner).toBe('coordinator-1');
       accepted.push(body.id);
       await cluster.coordinators[0]!.waitForOutput(new RegExp(`FAILPOINT ${failpoint} ${body.id}`), 30_000);
       await cluster.coordinators[0]!.kill('SIGKILL');
-      const times = await outcomeTimes(1, body.id, Date.now());
-      report(failpoint, run, times);
+      const times = await outcomeTimes(cluster, 1, body.id, Date.now());
+      reportFault('2pc', failpoint, run, times);
       expect(times.txn.decision).toBe(expected);
       expect(times.txn.owner).not.toBe('coordinator-1');
       expect(times.txn.epoch).toBe(2);
@@ -140,33 +95,20 @@ describe('2pc with three coordinator replicas', () => {
 
   it('a participant killed after voting YES restarts, asks, and converges with the others', async () => {
     await ownerWith();
-    const orders = cluster.services.get('orders')!;
     for (let run = 1; run <= RUNS; run++) {
       // Orders holds its vote back, so the transaction waits while inventory is killed prepared.
-      orders.child.kill('SIGSTOP');
-      let txnId: string;
-      let killedAt: number;
-      try {
-        const { status, body } = await cluster.apiOn(0, 'POST', '/v1/transactions', checkoutBody());
+      const { txnId, killedAt } = await killAfterYesVote(cluster, { holdBack: 'orders', victim: 'inventory', replica: 0 }, async () => {
+        const { status, body } = await cluster.apiOn(0, 'POST', '/v1/transactions', order());
         expect(status).toBe(201);
-        txnId = body.id;
-        accepted.push(txnId);
-        await waitUntil('inventory and payments to vote YES', async () => {
-          const view = await viewOn(0, txnId);
-          return view.participants.filter((p: { vote: string | null }) => p.vote === 'YES').length === 2;
-        });
-        await cluster.services.get('inventory')!.kill('SIGKILL');
-        killedAt = Date.now();
-      } finally {
-        orders.child.kill('SIGCONT');
-      }
+        accepted.push(body.id);
+        return body.id;
+      });
       // Every vote is YES, so the coordinator commits; inventory, prepared and dead, learns it when it is back.
-      await waitUntil('the coordinator to decide', async () => (await viewOn(0, txnId)).decision);
-      const [row] = await cluster.query('inventory', 'SELECT state FROM txn_participant_log WHERE txn_id = $1', [txnId]);
-      expect(row.state).toBe('prepared');
+      await waitForDecision(cluster, txnId, { replica: 0 });
+      expect((await participantLogStates(cluster, '2pc', txnId)).inventory).toBe('prepared');
       await cluster.startService('inventory');
-      const times = await outcomeTimes(0, txnId, killedAt);
-      report('participant-killed', run, times);
+      const times = await outcomeTimes(cluster, 0, txnId, killedAt);
+      reportFault('2pc', 'participant-killed', run, times);
       expect(times.txn.decision).toBe('COMMIT');
       await expectEveryoneAt(txnId, 'COMMIT');
     }

@@ -12,18 +12,18 @@
  * until the last participant had durably decided.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkConservation } from '../../examples/common/conservation';
+import { FINAL_STATES, Outcome, businessStates, checkoutBody, conservation, killAfterYesVote, participantLogStates, reportFault, transactionView, waitForCompletion, waitForDecision } from '../support/checkout';
 import { Cluster, SERVICES } from '../support/cluster';
 import { waitUntil } from '../support/processes';
 
 const RUNS = Number(process.env.FAULT_3PC_RUNS ?? 3);
 const STOCK = { 'sku-1': 1000 };
 const MONEY = 1_000_000;
+const INITIAL = { stock: STOCK, money: MONEY };
 // A short failure-detector TTL (four announcements) and short 3PC waits keep each run quick.
 const TIMING = { PARTICIPANT_TTL_MS: '2000', PRECOMMIT_ACK_TIMEOUT_MS: '1000', RESEND_INTERVAL_MS: '300' };
 const TXN_TIMEOUT_MS = 2000;
 
-type Outcome = 'COMMIT' | 'ABORT';
 const SCENARIOS: readonly [failpoint: string, expected: Outcome][] = [
   ['after-transaction-logged', 'ABORT'],
   ['after-prepare-sent', 'ABORT'],
@@ -39,16 +39,10 @@ const cluster = new Cluster({ inventorySeed: 'sku-1:1000', paymentsSeed: `acct-1
 const accepted = new Map<string, Outcome>();
 let orderNo = 0;
 
-function checkoutBody() {
+/** The next order, one unit of sku-1 for 10; its order id also makes the Idempotency-Key. */
+function nextOrder(timeoutMs: number) {
   const orderId = `f3-${++orderNo}`;
-  return {
-    protocol: '3pc',
-    participants: [
-      { name: 'inventory', payload: { sku: 'sku-1', qty: 1 } },
-      { name: 'payments', payload: { account: 'acct-1', amount: 10 } },
-      { name: 'orders', payload: { orderId, sku: 'sku-1', qty: 1, account: 'acct-1', amount: 10 } },
-    ],
-  };
+  return { orderId, request: checkoutBody('3pc', orderId, { amount: 10, timeoutMs }) };
 }
 
 /**
@@ -56,8 +50,8 @@ function checkoutBody() {
  * partitions over may answer 503 during a rebalance, and the same Idempotency-Key is retried.
  */
 async function submit(timeoutMs: number): Promise<string> {
-  const request = { ...checkoutBody(), timeoutMs };
-  const key = `${request.participants[2].payload.orderId}-${cluster.prefix}`;
+  const { orderId, request } = nextOrder(timeoutMs);
+  const key = `${orderId}-${cluster.prefix}`;
   const created = await waitUntil('the API to accept the transaction', async () => {
     const response = await cluster.api('POST', '/v1/transactions', request, { 'Idempotency-Key': key });
     if (response.status === 503) return undefined;
@@ -67,38 +61,15 @@ async function submit(timeoutMs: number): Promise<string> {
   return created.id;
 }
 
-/** Each participant's durable state for `txnId` in its 3PC log ('none' before it heard of it). */
-async function participantStates(txnId: string): Promise<string[]> {
-  return Promise.all(
-    SERVICES.map(async (name) => (await cluster.query(name, 'SELECT state FROM txn_participant_3pc_log WHERE txn_id = $1', [txnId]))[0]?.state ?? 'none'),
-  );
-}
-
 /** Resolves once every participant has an outcome; fails if they disagree. */
 async function participantsDecide(txnId: string, timeoutMs = 60_000): Promise<Outcome> {
   const states = await waitUntil(`every participant to decide ${txnId}`, async () => {
-    const now = await participantStates(txnId);
+    // Each participant's durable state in its 3PC log, 'none' before it heard of the transaction.
+    const now = Object.values(await participantLogStates(cluster, '3pc', txnId));
     return now.every((s) => s === 'committed' || s === 'aborted') ? now : undefined;
   }, timeoutMs, 25);
   expect(new Set(states).size, `participants disagree on ${txnId}: ${states.join(', ')}`).toBe(1);
   return states[0] === 'committed' ? 'COMMIT' : 'ABORT';
-}
-
-async function businessOutcome(txnId: string): Promise<string[]> {
-  const [reservation] = await cluster.query('inventory', 'SELECT state FROM reservations WHERE txn_id = $1', [txnId]);
-  const [hold] = await cluster.query('payments', 'SELECT state FROM holds WHERE txn_id = $1', [txnId]);
-  const [order] = await cluster.query('orders', 'SELECT state FROM orders WHERE txn_id = $1', [txnId]);
-  return [reservation?.state ?? 'released', hold?.state ?? 'released', order?.state ?? 'cancelled'];
-}
-
-async function conservation() {
-  return checkConservation({
-    inventoryUrl: cluster.databases.inventory,
-    paymentsUrl: cluster.databases.payments,
-    ordersUrl: cluster.databases.orders,
-    initialStock: STOCK,
-    initialMoney: MONEY,
-  });
 }
 
 /** Replaces the running coordinator (stopped cleanly if alive) with one that has `failpoint` set. */
@@ -108,8 +79,8 @@ async function coordinatorWith(failpoint?: string): Promise<void> {
 }
 
 async function expectOutcome(txnId: string, outcome: Outcome): Promise<void> {
-  expect(await businessOutcome(txnId)).toEqual(outcome === 'COMMIT' ? ['committed', 'captured', 'confirmed'] : ['released', 'released', 'cancelled']);
-  const result = await conservation();
+  expect(await businessStates(cluster, txnId, { noRowMeansAborted: true })).toEqual(FINAL_STATES[outcome].business);
+  const result = await conservation(cluster, INITIAL);
   expect(result.ok, result.details.join('\n')).toBe(true);
 }
 
@@ -132,7 +103,7 @@ describe('3pc: coordinator killed with SIGKILL at each step boundary, participan
       // Nobody but the coordinator knew of the transaction: it finishes once a coordinator is back.
       if (failpoint === 'after-transaction-logged') await coordinatorWith();
       const outcome = await participantsDecide(txnId);
-      console.log(`FAULT 3pc ${failpoint} run=${run} decisionMs=${Date.now() - killedAt}`);
+      reportFault('3pc', failpoint, run, { decisionMs: Date.now() - killedAt });
       accepted.set(txnId, outcome);
       expect(outcome).toBe(expected);
       await expectOutcome(txnId, outcome);
@@ -141,31 +112,16 @@ describe('3pc: coordinator killed with SIGKILL at each step boundary, participan
 
   it('a participant killed after voting YES restarts and converges with the others', async () => {
     await coordinatorWith();
-    const orders = cluster.services.get('orders')!;
     for (let run = 1; run <= RUNS; run++) {
       // Orders holds its vote back, so the transaction waits while inventory is killed.
-      orders.child.kill('SIGSTOP');
-      let txnId: string;
-      let killedAt: number;
-      try {
-        txnId = await submit(30_000);
-        await waitUntil('inventory and payments to vote YES', async () => {
-          const { body: view } = await cluster.api('GET', `/v1/transactions/${txnId}`);
-          return view.participants.filter((p: { vote: string | null }) => p.vote === 'YES').length === 2;
-        });
-        await cluster.services.get('inventory')!.kill('SIGKILL');
-        killedAt = Date.now();
-      } finally {
-        orders.child.kill('SIGCONT');
-      }
+      const { txnId, killedAt } = await killAfterYesVote(cluster, { holdBack: 'orders', victim: 'inventory' }, () => submit(30_000));
       // The coordinator pre-commits, finds inventory silent, and commits once its detector reports inventory gone.
-      await waitUntil('the coordinator to decide', async () => (await cluster.api('GET', `/v1/transactions/${txnId}`)).body.decision);
+      await waitForDecision(cluster, txnId);
       await cluster.startService('inventory');
       const outcome = await participantsDecide(txnId);
-      console.log(`FAULT 3pc participant-killed run=${run} decisionMs=${Date.now() - killedAt}`);
+      reportFault('3pc', 'participant-killed', run, { decisionMs: Date.now() - killedAt });
       accepted.set(txnId, outcome);
-      const view = (await cluster.api('GET', `/v1/transactions/${txnId}`)).body;
-      expect(view.decision).toBe(outcome);
+      expect((await transactionView(cluster, txnId)).decision).toBe(outcome);
       await expectOutcome(txnId, outcome);
     }
   });
@@ -175,23 +131,18 @@ describe('3pc: coordinator killed with SIGKILL at each step boundary, participan
     const replicas = new Cluster({ replicas: 3, inventorySeed: 'sku-1:100', paymentsSeed: 'acct-1:1000', coordinatorEnv: { ...TIMING, FAILPOINTS: 'after-some-precommits-sent' } });
     try {
       await replicas.start();
-      const { status, body } = await replicas.apiOn(0, 'POST', '/v1/transactions', { ...checkoutBody(), timeoutMs: TXN_TIMEOUT_MS });
+      const { status, body } = await replicas.apiOn(0, 'POST', '/v1/transactions', nextOrder(TXN_TIMEOUT_MS).request);
       expect(status).toBe(201);
       expect(body.owner).toBe('coordinator-1');
       await replicas.coordinators[0]!.waitForOutput(new RegExp(`FAILPOINT after-some-precommits-sent ${body.id}`));
       await replicas.coordinators[0]!.kill('SIGKILL');
       const killedAt = Date.now();
-      const done = await waitUntil('another replica to finish the transaction', async () => {
-        const view = (await replicas.apiOn(1, 'GET', `/v1/transactions/${body.id}`)).body;
-        return view.completed ? view : undefined;
-      }, 60_000);
-      console.log(`FAULT 3pc owner-killed-replicas run=1 decisionMs=${Date.now() - killedAt}`);
+      const done = await waitForCompletion(replicas, body.id, { replica: 1, timeoutMs: 60_000 });
+      reportFault('3pc', 'owner-killed-replicas', 1, { decisionMs: Date.now() - killedAt });
       expect(done).toMatchObject({ decision: 'COMMIT', epoch: 2, decisionReason: expect.stringMatching(/termination protocol/) });
       expect(done.owner).not.toBe('coordinator-1');
-      for (const name of SERVICES) {
-        const [row] = await replicas.query(name, 'SELECT state FROM txn_participant_3pc_log WHERE txn_id = $1', [body.id]);
-        expect(row.state).toBe('committed');
-      }
+      const logs = await participantLogStates(replicas, '3pc', body.id);
+      for (const name of SERVICES) expect(logs[name]).toBe('committed');
     } finally {
       await replicas.stop();
     }
@@ -200,15 +151,12 @@ describe('3pc: coordinator killed with SIGKILL at each step boundary, participan
   it('a coordinator started again agrees with the participants on every accepted transaction and finishes them all', async () => {
     await coordinatorWith();
     for (const [txnId, outcome] of accepted) {
-      const done = await waitUntil(`transaction ${txnId} to complete`, async () => {
-        const { body } = await cluster.api('GET', `/v1/transactions/${txnId}`);
-        return body.completed ? body : undefined;
-      }, 60_000);
+      const done = await waitForCompletion(cluster, txnId, { timeoutMs: 60_000 });
       expect(done.decision, `log and participants disagree on ${txnId}`).toBe(outcome);
     }
     expect(accepted.size).toBe(SCENARIOS.length * RUNS + RUNS);
     const listed = (await cluster.api('GET', '/v1/transactions?protocol=3pc&limit=500')).body as { id: string }[];
     expect(new Set(listed.map((t) => t.id))).toEqual(new Set(accepted.keys()));
-    expect((await conservation()).ok).toBe(true);
+    expect((await conservation(cluster, INITIAL)).ok).toBe(true);
   });
 });
