@@ -36,10 +36,16 @@ function ancestors(span: ReceivedSpan, byId: Map<string, ReceivedSpan>): Receive
   return chain;
 }
 
-/** The trace as an indented tree (span name and process), children in arrival order, for the test's output. */
+/**
+ * The trace as an indented tree (span name and process), children in start order, for the
+ * test's output. Database client spans are folded into a count on their parent to keep it short.
+ */
 function renderTree(root: ReceivedSpan, spans: readonly ReceivedSpan[], depth = 0): string[] {
-  const children = spans.filter((s) => s.parentSpanId === root.spanId);
-  return [`${'  '.repeat(depth)}${root.name}  [${root.service}]`, ...children.flatMap((c) => renderTree(c, spans, depth + 1))];
+  const children = spans.filter((s) => s.parentSpanId === root.spanId).sort((a, b) => (a.startNs < b.startNs ? -1 : a.startNs > b.startNs ? 1 : 0));
+  const isDb = (s: ReceivedSpan) => s.name.startsWith('pg.') || s.name.startsWith('pg-pool.');
+  const db = children.filter(isDb).length;
+  const line = `${'  '.repeat(depth)}${root.name}  [${root.service}]${db ? `  (+${db} pg spans)` : ''}`;
+  return [line, ...children.filter((c) => !isDb(c)).flatMap((c) => renderTree(c, spans, depth + 1))];
 }
 
 describe('tracing', () => {

@@ -12,6 +12,8 @@ export interface ReceivedSpan {
   readonly parentSpanId: string | undefined;
   readonly name: string;
   readonly kind: number;
+  /** Start time in nanoseconds since the epoch (OTLP sends it as a decimal string). */
+  readonly startNs: bigint;
   readonly attributes: Readonly<Record<string, string | number | boolean>>;
 }
 
@@ -82,6 +84,7 @@ export class OtlpReceiver {
             parentSpanId: span.parentSpanId ? String(span.parentSpanId) : undefined,
             name: String(span.name),
             kind: Number(span.kind),
+            startNs: BigInt(String(span.startTimeUnixNano ?? 0)),
             attributes: attributesOf(span.attributes as OtlpKeyValue[]),
           });
         }
