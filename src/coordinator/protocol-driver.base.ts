@@ -56,7 +56,7 @@ export function runningFromLog<S>(txn: TransactionEntity, protocol: ProtocolName
     traceContext: txn.traceContext,
     startedAt: new Date(txn.createdAt).getTime(),
     timers: new Map(),
-    trace: new TransactionTrace(txn.id, protocol, txn.traceContext),
+    trace: new TransactionTrace(txn.id, protocol, txn.traceContext, txn.decision),
   };
 }
 

@@ -7,6 +7,8 @@ import { AddressInfo } from 'node:net';
 
 export interface ReceivedSpan {
   readonly service: string;
+  /** The resource's `service.instance.id` (a coordinator replica's id, when its environment sets one). */
+  readonly instance: string | undefined;
   readonly traceId: string;
   readonly spanId: string;
   readonly parentSpanId: string | undefined;
@@ -14,22 +16,29 @@ export interface ReceivedSpan {
   readonly kind: number;
   /** Start time in nanoseconds since the epoch (OTLP sends it as a decimal string). */
   readonly startNs: bigint;
-  readonly attributes: Readonly<Record<string, string | number | boolean>>;
+  readonly attributes: Readonly<Record<string, AttributeValue>>;
+  /** Spans this one links to (a bundled message's other causes, say), by id. */
+  readonly links: readonly { readonly traceId: string; readonly spanId: string }[];
 }
+
+type Scalar = string | number | boolean;
+export type AttributeValue = Scalar | readonly Scalar[];
 
 interface OtlpValue {
   stringValue?: string;
   intValue?: string | number;
   boolValue?: boolean;
   doubleValue?: number;
+  arrayValue?: { values?: OtlpValue[] };
 }
 interface OtlpKeyValue {
   key: string;
   value: OtlpValue;
 }
 
-const valueOf = (v: OtlpValue): string | number | boolean => v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue ?? ''));
-const attributesOf = (list: OtlpKeyValue[] = []): Record<string, string | number | boolean> => Object.fromEntries(list.map((kv) => [kv.key, valueOf(kv.value)]));
+const scalarOf = (v: OtlpValue): Scalar => v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue ?? ''));
+const valueOf = (v: OtlpValue): AttributeValue => (v.arrayValue ? (v.arrayValue.values ?? []).map(scalarOf) : scalarOf(v));
+const attributesOf = (list: OtlpKeyValue[] = []): Record<string, AttributeValue> => Object.fromEntries(list.map((kv) => [kv.key, valueOf(kv.value)]));
 
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
@@ -74,11 +83,14 @@ export class OtlpReceiver {
       resourceSpans?: { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[];
     };
     for (const resourceSpans of payload.resourceSpans ?? []) {
-      const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name'] ?? 'unknown');
+      const resource = attributesOf(resourceSpans.resource?.attributes);
+      const service = String(resource['service.name'] ?? 'unknown');
+      const instance = resource['service.instance.id'] === undefined ? undefined : String(resource['service.instance.id']);
       for (const scope of resourceSpans.scopeSpans ?? []) {
         for (const span of scope.spans ?? []) {
           this.spans.push({
             service,
+            instance,
             traceId: String(span.traceId),
             spanId: String(span.spanId),
             parentSpanId: span.parentSpanId ? String(span.parentSpanId) : undefined,
@@ -86,6 +98,7 @@ export class OtlpReceiver {
             kind: Number(span.kind),
             startNs: BigInt(String(span.startTimeUnixNano ?? 0)),
             attributes: attributesOf(span.attributes as OtlpKeyValue[]),
+            links: ((span.links as { traceId: string; spanId: string }[] | undefined) ?? []).map((l) => ({ traceId: String(l.traceId), spanId: String(l.spanId) })),
           });
         }
       }

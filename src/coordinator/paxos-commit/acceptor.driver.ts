@@ -5,20 +5,27 @@
  * what lets a promise or an acceptance survive a crash; steps of one transaction run one at a
  * time. State lives in memory while a transaction is active and is rebuilt from the database
  * when a message arrives for one it no longer holds.
+ *
+ * Each step runs in a span (`acceptor phase 2a`, `acceptor phase 1a`) under the Kafka message
+ * that asked for it, so the acceptor's work joins the transaction's trace like a participant's
+ * handlers do. Ballot-0 acceptances are bundled into one phase 2b, sent from the step of the
+ * last vote; that step's span links to the earlier steps whose acceptances it reports.
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Link, SpanContext, context, trace } from '@opentelemetry/api';
 import { KeyedSerialQueue } from '../../common/keyed-serial-queue';
 import { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.constants';
 import { orderForDurability } from '../../protocols/common/effects';
 import { AcceptorConfig, AcceptorEffect, AcceptorInput, AcceptorState, restoreAcceptor, step } from '../../protocols/paxos-commit/acceptor';
-import { PaxosCommitMessage, isBallotZero } from '../../protocols/paxos-commit/messages';
+import { MessageOf, PaxosCommitMessage, isBallotZero } from '../../protocols/paxos-commit/messages';
 import { ParticipantRegistry } from '../../registry/participant-registry.service';
+import { ATTR_TXN_ID, ATTR_TXN_PROTOCOL, inSpan } from '../../telemetry/txn-tracing';
 import { EnvelopeOf } from '../../transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../../transport/kafka/kafka-publisher';
 import { KAFKA_TOPICS } from '../../transport/kafka/kafka.constants';
 import { paxosCommitTopicsFor } from '../../transport/kafka/paxos-commit-topics';
-import { phaseEnvelope, phaseMessage, reasonsOf } from '../../transport/kafka/paxos-commit-wire';
+import { PAXOS_COMMIT, phaseEnvelope, phaseMessage, reasonsOf } from '../../transport/kafka/paxos-commit-wire';
 import { Topics } from '../../transport/kafka/topics';
 import { AcceptorStore } from './acceptor-store';
 
@@ -30,6 +37,8 @@ interface Held {
   touchedAt: number;
   /** Why participants voted Aborted, to pass on with the phase 2b (not durable: informational). */
   readonly reasons: Map<string, string>;
+  /** The span of the step that accepted each instance's ballot-0 vote, until a phase 2b reports it. */
+  readonly acceptedIn: Map<string, SpanContext>;
 }
 
 @Injectable()
@@ -65,9 +74,24 @@ export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  private async apply(envelope: EnvelopeOf<'PHASE2A' | 'PHASE1A'>): Promise<void> {
+  private apply(envelope: EnvelopeOf<'PHASE2A' | 'PHASE1A'>): Promise<void> {
     const message = phaseMessage(envelope);
-    if (!message || (message.type !== 'phase2a' && message.type !== 'phase1a')) return;
+    if (!message || (message.type !== 'phase2a' && message.type !== 'phase1a')) return Promise.resolve();
+    const { round, replica } = message.ballot;
+    const attributes = {
+      [ATTR_TXN_ID]: envelope.txnId,
+      [ATTR_TXN_PROTOCOL]: PAXOS_COMMIT,
+      'paxos.acceptor': this.config.coordinatorId,
+      'paxos.proposer': envelope.from,
+      'paxos.ballot.round': round,
+      ...(replica ? { 'paxos.ballot.replica': replica } : {}),
+      'paxos.instances': message.type === 'phase2a' ? message.entries.map((e) => e.rm) : [...message.instances],
+    };
+    const name = message.type === 'phase2a' ? 'acceptor phase 2a' : 'acceptor phase 1a';
+    return inSpan(name, context.active(), attributes, () => this.step(envelope, message));
+  }
+
+  private async step(envelope: EnvelopeOf<'PHASE2A' | 'PHASE1A'>, message: MessageOf<'phase2a' | 'phase1a'>): Promise<void> {
     const held = await this.holdingOf(envelope.txnId);
     if (message.type === 'phase2a' && isBallotZero(message.ballot)) for (const [rm, reason] of reasonsOf(envelope as EnvelopeOf<'PHASE2A'>)) held.reasons.set(rm, reason);
     const input: AcceptorInput = message.type === 'phase2a' ? { type: 'phase2a', message } : { type: 'phase1a', message };
@@ -78,14 +102,39 @@ export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
     held.state = result.state;
     held.touchedAt = Date.now();
     const outbound = rest.flatMap((effect) => (effect.kind === 'send' ? [this.outbound(held, effect.to, effect.message)] : []));
+    this.traceBundle(held, message, rest);
     if (outbound.length > 0) await this.publisher.publish(outbound);
+  }
+
+  /**
+   * Notes on the step's span which instances its phase 2b reports, with links to the steps
+   * that accepted them when those were earlier ones (a bundle), and remembers the step that
+   * accepted a ballot-0 vote until its report leaves.
+   */
+  private traceBundle(held: Held, message: MessageOf<'phase2a' | 'phase1a'>, effects: readonly AcceptorEffect[]): void {
+    const span = trace.getActiveSpan();
+    if (!span?.isRecording()) return;
+    const here = span.spanContext();
+    if (message.type === 'phase2a' && isBallotZero(message.ballot)) {
+      for (const { rm } of message.entries) if (held.state.pending.includes(rm) && !held.acceptedIn.has(rm)) held.acceptedIn.set(rm, here);
+    }
+    const reported = new Set(effects.flatMap((e) => (e.kind === 'send' && e.message.type === 'phase2b' ? e.message.entries.map((entry) => entry.rm) : [])));
+    if (reported.size === 0) return;
+    span.setAttribute('paxos.reported', [...reported]);
+    const links: Link[] = [];
+    for (const rm of reported) {
+      const acceptedIn = held.acceptedIn.get(rm);
+      held.acceptedIn.delete(rm);
+      if (acceptedIn && acceptedIn.spanId !== here.spanId && !links.some((l) => l.context.spanId === acceptedIn.spanId)) links.push({ context: acceptedIn });
+    }
+    if (links.length > 0) span.addLinks(links);
   }
 
   private async holdingOf(txnId: string): Promise<Held> {
     const known = this.held.get(txnId);
     if (known) return known;
     const state = restoreAcceptor(txnId, this.config.coordinatorId, await this.store.load(txnId));
-    const held: Held = { state, touchedAt: Date.now(), reasons: new Map() };
+    const held: Held = { state, touchedAt: Date.now(), reasons: new Map(), acceptedIn: new Map() };
     this.held.set(txnId, held);
     return held;
   }

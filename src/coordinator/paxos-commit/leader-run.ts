@@ -36,7 +36,7 @@ export function newRun(txn: TransactionEntity, state: LeaderState): LeaderRun {
     timeoutMs: txn.timeoutMs,
     traceContext: txn.traceContext,
     startedAt: new Date(txn.createdAt).getTime(),
-    trace: new TransactionTrace(txn.id, 'paxos-commit', txn.traceContext),
+    trace: new TransactionTrace(txn.id, 'paxos-commit', txn.traceContext, txn.decision),
     timers: new Map(),
     reasons: new Map(),
     recorded: new Set(),

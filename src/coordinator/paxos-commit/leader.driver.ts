@@ -251,7 +251,8 @@ export class LeaderDriver implements OnApplicationShutdown {
       return this.drop(txnId);
     }
     const decision = run.state.decision;
-    await this.publish(txnId, unacked.map((rm) => this.outbound(run, rm, { type: 'Outcome', txnId, decision })));
+    // A resend belongs to the commit phase, whatever step armed its timer.
+    await context.with(run.trace.context(), () => this.publish(txnId, unacked.map((rm) => this.outbound(run, rm, { type: 'Outcome', txnId, decision }))));
     this.arm(run, 'resend', this.config.resendIntervalMs);
   }
 
