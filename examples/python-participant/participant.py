@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""A two-phase commit participant in Python, written from docs/protocol.md alone.
+"""A participant in Python for two-phase commit and Paxos Commit, written from docs/protocol.md alone.
 
 It keeps a tiny ledger in SQLite: a PREPARE with payload {"amount": N} records a pending
-entry (or votes NO when N exceeds LEDGER_LIMIT), COMMIT marks the entry committed and
+entry (or votes no when N exceeds LEDGER_LIMIT), COMMIT marks the entry committed and
 ABORT marks it aborted. The same SQLite file holds the durable participant log of
-section 6 of the protocol, so every reply leaves only after the state it reports has been
-committed and synced to disk.
+sections 6 and 14.4 of the protocol, so every reply leaves only after the state it reports
+has been committed and synced to disk.
+
+Two-phase commit (`2pc`, sections 1-13): votes go to the coordinator as VOTE. Paxos Commit
+(`paxos-commit`, section 14): the vote is a PHASE2A in ballot 0, sent to every acceptor of
+the transaction's membership; the outcome comes as COMMIT or ABORT from the leader, or is
+learned earlier from the acceptors' PHASE2B.
 
     python participant.py            run the participant (configured by the environment)
     python participant.py --dump     print the ledger and the participant log as JSON
@@ -13,7 +18,8 @@ committed and synced to disk.
 Environment: PARTICIPANT_NAME (ledger), KAFKA_BROKERS (required, comma-separated
 host:port), KAFKA_TOPIC_PREFIX (txn), LEDGER_DB (ledger.db), LEDGER_LIMIT (1000),
 ANNOUNCE_INTERVAL_MS (1000), QUERY_INTERVAL_MS (1000), KAFKA_SESSION_TIMEOUT_MS (10000),
-KAFKA_PARTITIONS (6), KAFKA_REPLICATION_FACTOR (1), LOG_LEVEL (INFO).
+KAFKA_PARTITIONS (6), KAFKA_REPLICATION_FACTOR (1), LEARN_FROM_PHASE2B (true),
+LOG_LEVEL (INFO).
 """
 from __future__ import annotations
 
@@ -27,15 +33,23 @@ import sqlite3
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-PROTOCOL = "2pc"
+TWO_PC = "2pc"
+PAXOS_COMMIT = "paxos-commit"
+PROTOCOLS = (TWO_PC, PAXOS_COMMIT)
 ENVELOPE_VERSION = 1
-ORDER_TYPES = ("PREPARE", "COMMIT", "ABORT")
-ALL_TYPES = ("ANNOUNCE", "PREPARE", "VOTE", "COMMIT", "ABORT", "ACK", "QUERY")
+# What may arrive on P.rm.<name>, per protocol (sections 2 and 14.1).
+ORDER_TYPES = {TWO_PC: ("PREPARE", "COMMIT", "ABORT"), PAXOS_COMMIT: ("PREPARE", "COMMIT", "ABORT", "PHASE2B")}
+ALL_TYPES = ("ANNOUNCE", "PREPARE", "VOTE", "COMMIT", "ABORT", "ACK", "QUERY",
+             "PHASE1A", "PHASE1B", "PHASE2A", "PHASE2B", "HEARTBEAT", "HANDOVER")
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# An acceptor id becomes part of a topic name, P.acceptor.<id>: Kafka's legal topic characters.
+ACCEPTOR_ID_RULE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+PAXOS_VALUES = ("Prepared", "Aborted")
+OWN_BALLOT = {"round": 0, "replica": ""}
 
 log = logging.getLogger("participant")
 
@@ -55,6 +69,7 @@ class Config:
     session_timeout_ms: int
     partitions: int
     replication_factor: int
+    learn_from_phase2b: bool = True
 
     @property
     def own_topic(self) -> str:
@@ -76,6 +91,9 @@ class Config:
     def group_id(self) -> str:
         return f"{self.prefix}.rm.{self.name}"
 
+    def acceptor_topic(self, acceptor: str) -> str:
+        return f"{self.prefix}.acceptor.{acceptor}"
+
 
 def _int_env(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, "").strip()
@@ -88,6 +106,17 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     if value < minimum:
         raise SystemExit(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _bool_env(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be true or false, got {raw!r}")
 
 
 def load_config(require_brokers: bool = True) -> Config:
@@ -113,6 +142,7 @@ def load_config(require_brokers: bool = True) -> Config:
         session_timeout_ms=_int_env("KAFKA_SESSION_TIMEOUT_MS", 10000),
         partitions=_int_env("KAFKA_PARTITIONS", 6),
         replication_factor=_int_env("KAFKA_REPLICATION_FACTOR", 1),
+        learn_from_phase2b=_bool_env("LEARN_FROM_PHASE2B", True),
     )
 
 
@@ -136,8 +166,52 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _string_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > 0 and all(isinstance(item, str) and item for item in value)
+
+
+def parse_membership(value: Any) -> dict[str, list[str]]:
+    """A membership of section 14.1: the transaction's participants and its 2F+1 acceptors."""
+    if not isinstance(value, dict):
+        raise Malformed("membership missing or not an object")
+    rms, acceptors = value.get("rms"), value.get("acceptors")
+    if not _string_list(rms):
+        raise Malformed("membership.rms must be a non-empty array of names")
+    if not _string_list(acceptors):
+        raise Malformed("membership.acceptors must be a non-empty array of replica ids")
+    for acceptor in acceptors:
+        if not ACCEPTOR_ID_RULE.match(acceptor):
+            raise Malformed(f"acceptor id {acceptor!r} cannot name a topic")
+    if len(set(acceptors)) != len(acceptors) or len(set(rms)) != len(rms):
+        raise Malformed("membership names an acceptor or a participant twice")
+    return {"rms": list(rms), "acceptors": list(acceptors)}
+
+
+def parse_ballot(value: Any) -> tuple[int, str]:
+    if not isinstance(value, dict):
+        raise Malformed("ballot missing or not an object")
+    round_, replica = value.get("round"), value.get("replica")
+    if not _is_int(round_) or round_ < 0 or not isinstance(replica, str):
+        raise Malformed("ballot must be {round: integer >= 0, replica: string}")
+    if (round_ == 0) != (replica == ""):
+        raise Malformed('ballot: round 0 goes with replica "" and only with it')
+    return round_, replica
+
+
+def parse_entries(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise Malformed("entries missing or not an array")
+    entries = []
+    for entry in value:
+        if not isinstance(entry, dict) or not isinstance(entry.get("rm"), str) or entry.get("value") not in PAXOS_VALUES:
+            raise Malformed('an entry must be {rm: string, value: "Prepared" | "Aborted"}')
+        reason = entry.get("reason")
+        entries.append({"rm": entry["rm"], "value": entry["value"], "reason": reason if isinstance(reason, str) else None})
+    return entries
+
+
 def parse_order(value: bytes | None) -> dict[str, Any]:
-    """Validates an envelope read from P.rm.<name> (sections 3, 4 and 12)."""
+    """Validates an envelope read from P.rm.<name> (sections 3, 4, 12 and 14.1-14.2)."""
     if value is None:
         raise Malformed("value is null")
     try:
@@ -153,8 +227,9 @@ def parse_order(value: bytes | None) -> dict[str, Any]:
     kind = envelope.get("type")
     if kind not in ALL_TYPES:
         raise Malformed(f"unknown type {kind!r}")
-    if envelope.get("protocol") != PROTOCOL:
-        raise Malformed(f"unknown protocol {envelope.get('protocol')!r}")
+    protocol = envelope.get("protocol")
+    if protocol not in PROTOCOLS:
+        raise Malformed(f"unknown protocol {protocol!r}")
     txn_id = envelope.get("txnId")
     if not isinstance(txn_id, str):
         raise Malformed("txnId missing or not a string")
@@ -171,18 +246,26 @@ def parse_order(value: bytes | None) -> dict[str, Any]:
     body = envelope.get("body")
     if not isinstance(body, dict):
         raise Malformed("body missing or not an object")
-    if kind not in ORDER_TYPES:
+    if kind not in ORDER_TYPES[protocol]:
         raise Malformed(f"{kind} does not belong on a participant's topic")
     if kind == "PREPARE":
         timeout_ms = body.get("timeoutMs")
         if not _is_number(timeout_ms) or timeout_ms <= 0:
             raise Malformed("PREPARE without a positive timeoutMs")
+        if protocol == PAXOS_COMMIT:
+            body["membership"] = parse_membership(body.get("membership"))
+            leader = body.get("leader")
+            if not isinstance(leader, str) or not leader:
+                raise Malformed("paxos-commit PREPARE without a leader")
+    if kind == "PHASE2B":
+        body["ballot"] = parse_ballot(body.get("ballot"))
+        body["entries"] = parse_entries(body.get("entries"))
     return envelope
 
 
-def envelope(kind: str, txn_id: str, sender: str, epoch: int, body: dict[str, Any]) -> bytes:
+def envelope(kind: str, txn_id: str, sender: str, epoch: int, body: dict[str, Any], protocol: str = TWO_PC) -> bytes:
     return json.dumps(
-        {"v": ENVELOPE_VERSION, "type": kind, "txnId": txn_id, "protocol": PROTOCOL, "from": sender,
+        {"v": ENVELOPE_VERSION, "type": kind, "txnId": txn_id, "protocol": protocol, "from": sender,
          "epoch": epoch, "sentAt": now_iso(), "body": body},
         separators=(",", ":"),
     ).encode("utf-8")
@@ -200,7 +283,10 @@ CREATE TABLE IF NOT EXISTS participant_log (
   trace_context TEXT,
   timeout_ms INTEGER,
   created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  protocol TEXT NOT NULL DEFAULT '2pc',
+  membership TEXT,
+  leader TEXT
 );
 CREATE TABLE IF NOT EXISTS entries (
   txn_id TEXT PRIMARY KEY,
@@ -208,6 +294,12 @@ CREATE TABLE IF NOT EXISTS entries (
   state TEXT NOT NULL CHECK (state IN ('pending', 'committed', 'aborted'))
 );
 """
+# Columns added for Paxos Commit; a ledger file made before them gets them on open.
+ADDED_COLUMNS = {
+    "protocol": "TEXT NOT NULL DEFAULT '2pc'",
+    "membership": "TEXT",
+    "leader": "TEXT",
+}
 
 
 def open_db(path: str) -> sqlite3.Connection:
@@ -222,23 +314,39 @@ def open_db(path: str) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA busy_timeout=10000")
     db.executescript(SCHEMA)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row["name"] for row in db.execute("PRAGMA table_info(participant_log)")}
+        for column, declaration in ADDED_COLUMNS.items():
+            if column not in have:
+                db.execute(f"ALTER TABLE participant_log ADD COLUMN {column} {declaration}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
     return db
 
 
 @dataclass
 class Reply:
-    kind: str  # VOTE or ACK
+    """What to send once the local transaction has committed."""
+
+    kind: str  # 2pc: VOTE or ACK; paxos-commit: PHASE2A or ACK
     body: dict[str, Any]
     epoch: int
     trace: str | None
+    protocol: str = TWO_PC
+    # PHASE2A goes to P.acceptor.<a> for every one of these; everything else to P.coordinator.
+    acceptors: list[str] = field(default_factory=list)
 
 
 class Ledger:
-    """The participant state machine of section 5 over SQLite, with the epoch rule of section 8."""
+    """The participant state machines of sections 5 (with the epoch rule of section 8) and 14.3, over SQLite."""
 
-    def __init__(self, db: sqlite3.Connection, limit: float) -> None:
+    def __init__(self, db: sqlite3.Connection, limit: float, name: str) -> None:
         self.db = db
         self.limit = limit
+        self.name = name
 
     def in_doubt(self) -> list[sqlite3.Row]:
         return self.db.execute(
@@ -252,18 +360,26 @@ class Ledger:
         """Handles one validated order in one local transaction; returns the reply to send after it committed."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            reply = self._handle_locked(order, trace)
+            if order["protocol"] == PAXOS_COMMIT:
+                reply = self._handle_paxos_locked(order, trace)
+            else:
+                reply = self._handle_locked(order, trace)
             self.db.execute("COMMIT")
             return reply
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
 
+    # -- two-phase commit (sections 5, 6 and 8)
+
     def _handle_locked(self, order: dict[str, Any], trace: str | None) -> Reply | None:
         kind, txn_id, epoch = order["type"], order["txnId"], order["epoch"]
         row = self.record(txn_id)
         now = now_iso()
         if row is not None:
+            if row["protocol"] != TWO_PC:
+                log.warning("ignoring 2pc %s for %s, a %s transaction", kind, txn_id, row["protocol"])
+                return None
             if epoch < row["epoch"]:
                 log.info("ignoring %s for %s: epoch %d is below the stored %d", kind, txn_id, epoch, row["epoch"])
                 return None
@@ -301,9 +417,7 @@ class Ledger:
 
         if kind == "COMMIT":
             if state == "prepared":
-                self.db.execute("UPDATE entries SET state = 'committed' WHERE txn_id = ?", (txn_id,))
-                self._set_state(txn_id, "committed", now)
-                log.info("COMMIT %s: entry committed", txn_id)
+                self._apply(txn_id, "committed", now)
                 return reply("ACK", {"outcome": "COMMIT"})
             if state == "committed":
                 return reply("ACK", {"outcome": "COMMIT"})
@@ -316,13 +430,100 @@ class Ledger:
             log.info("ABORT %s before any PREPARE", txn_id)
             return reply("ACK", {"outcome": "ABORT"})
         if state == "prepared":
-            self.db.execute("UPDATE entries SET state = 'aborted' WHERE txn_id = ?", (txn_id,))
-            self._set_state(txn_id, "aborted", now)
-            log.info("ABORT %s: entry aborted", txn_id)
+            self._apply(txn_id, "aborted", now)
             return reply("ACK", {"outcome": "ABORT"})
         if state == "aborted":
             return reply("ACK", {"outcome": "ABORT"})
         return None  # committed: the decision never changes
+
+    # -- Paxos Commit (sections 14.3 and 14.4)
+
+    def _handle_paxos_locked(self, order: dict[str, Any], trace: str | None) -> Reply | None:
+        # No epoch rule here: every paxos-commit envelope carries epoch 0, ballots fence (14.1).
+        kind, txn_id = order["type"], order["txnId"]
+        row = self.record(txn_id)
+        now = now_iso()
+        if row is not None and row["protocol"] != PAXOS_COMMIT:
+            log.warning("ignoring paxos-commit %s for %s, a %s transaction", kind, txn_id, row["protocol"])
+            return None
+        state = row["state"] if row is not None else "working"
+        reply_trace = trace if trace is not None else (row["trace_context"] if row is not None else None)
+
+        def reply(reply_kind: str, body: dict[str, Any], acceptors: list[str] | None = None) -> Reply:
+            return Reply(reply_kind, body, 0, reply_trace, PAXOS_COMMIT, acceptors or [])
+
+        if kind == "PREPARE":
+            if state == "working":
+                body = order["body"]
+                payload, membership, leader = body.get("payload"), body["membership"], body["leader"]
+                refusal = self._refusal(payload)
+                if refusal is None and self.name not in membership["rms"]:
+                    refusal = f"membership.rms does not name {self.name}"
+                if refusal is not None:
+                    self._insert(txn_id, "aborted", 0, payload, refusal, trace, body["timeoutMs"], now, PAXOS_COMMIT, membership, leader)
+                    log.info("PREPARE %s: proposing Aborted (%s)", txn_id, refusal)
+                    return reply("PHASE2A", phase2a(membership, leader, self.name, "Aborted", refusal), membership["acceptors"])
+                self.db.execute("INSERT INTO entries (txn_id, amount, state) VALUES (?, ?, 'pending')", (txn_id, payload["amount"]))
+                self._insert(txn_id, "prepared", 0, payload, None, trace, body["timeoutMs"], now, PAXOS_COMMIT, membership, leader)
+                log.info("PREPARE %s: pending entry of %s, proposing Prepared to %s", txn_id, payload["amount"], ",".join(membership["acceptors"]))
+                return reply("PHASE2A", phase2a(membership, leader, self.name, "Prepared"), membership["acceptors"])
+            if state == "prepared":
+                # The stored membership and leader: a new leader's PREPARE does not change them.
+                membership, leader = json.loads(row["membership"]), row["leader"]
+                return reply("PHASE2A", phase2a(membership, leader, self.name, "Prepared"), membership["acceptors"])
+            return None  # committed or aborted: nothing to say
+
+        if kind in ("COMMIT", "ABORT"):
+            return self._paxos_outcome(txn_id, kind, state, trace, reply_trace, now)
+        return None  # PHASE2B is handled by the Participant, which tallies it (14.5)
+
+    def paxos_learned(self, txn_id: str, outcome: str) -> Reply | None:
+        """Applies an outcome learned from PHASE2B as the COMMIT or ABORT of 14.3 would."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.record(txn_id)
+            result = None
+            if row is not None and row["protocol"] == PAXOS_COMMIT:
+                result = self._paxos_outcome(txn_id, outcome, row["state"], None, row["trace_context"], now_iso())
+            self.db.execute("COMMIT")
+            return result
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _paxos_outcome(self, txn_id: str, outcome: str, state: str, trace: str | None, reply_trace: str | None,
+                       now: str) -> Reply | None:
+        """COMMIT or ABORT per the table of 14.3; `trace` is the order's, stored if this creates the record."""
+
+        def reply(kind: str, body: dict[str, Any]) -> Reply:
+            return Reply(kind, body, 0, reply_trace, PAXOS_COMMIT)
+
+        if outcome == "COMMIT":
+            if state == "prepared":
+                self._apply(txn_id, "committed", now)
+                return reply("ACK", {"outcome": "COMMIT"})
+            if state == "committed":
+                return reply("ACK", {"outcome": "COMMIT"})
+            log.warning("ignoring COMMIT for %s in state %s", txn_id, state)
+            return None
+        if state == "working":
+            self._insert(txn_id, "aborted", 0, None, "aborted before prepare", trace, None, now, PAXOS_COMMIT, None, None)
+            log.info("ABORT %s before any PREPARE", txn_id)
+            return reply("ACK", {"outcome": "ABORT"})
+        if state == "prepared":
+            self._apply(txn_id, "aborted", now)
+            return reply("ACK", {"outcome": "ABORT"})
+        if state == "aborted":
+            return reply("ACK", {"outcome": "ABORT"})
+        return None  # committed: the outcome never changes
+
+    # -- shared
+
+    def _apply(self, txn_id: str, state: str, now: str) -> None:
+        """Commits or undoes the pending entry and stores the outcome, in the caller's local transaction."""
+        self.db.execute("UPDATE entries SET state = ? WHERE txn_id = ?", (state, txn_id))
+        self._set_state(txn_id, state, now)
+        log.info("%s %s: entry %s", "COMMIT" if state == "committed" else "ABORT", txn_id, state)
 
     def _refusal(self, payload: Any) -> str | None:
         if not isinstance(payload, dict) or not _is_number(payload.get("amount")):
@@ -335,16 +536,65 @@ class Ledger:
         return None
 
     def _insert(self, txn_id: str, state: str, epoch: int, payload: Any, reason: str | None, trace: str | None,
-                timeout_ms: float | None, now: str) -> None:
+                timeout_ms: float | None, now: str, protocol: str = TWO_PC, membership: dict[str, list[str]] | None = None,
+                leader: str | None = None) -> None:
         self.db.execute(
-            "INSERT INTO participant_log (txn_id, state, epoch, payload, reason, trace_context, timeout_ms, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO participant_log (txn_id, state, epoch, payload, reason, trace_context, timeout_ms, created_at, updated_at,"
+            " protocol, membership, leader) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (txn_id, state, epoch, json.dumps(payload), reason, trace,
-             None if timeout_ms is None else int(timeout_ms), now, now),
+             None if timeout_ms is None else int(timeout_ms), now, now,
+             protocol, None if membership is None else json.dumps(membership), leader),
         )
 
     def _set_state(self, txn_id: str, state: str, now: str) -> None:
         self.db.execute("UPDATE participant_log SET state = ?, updated_at = ? WHERE txn_id = ?", (state, now, txn_id))
+
+
+def phase2a(membership: dict[str, list[str]], leader: str, name: str, value: str, reason: str | None = None) -> dict[str, Any]:
+    """The body of a participant's PHASE2A (14.2): its own vote, in its own ballot 0."""
+    entry: dict[str, Any] = {"rm": name, "value": value}
+    if reason is not None:
+        entry["reason"] = reason
+    return {"membership": membership, "ballot": dict(OWN_BALLOT), "leader": leader, "entries": [entry]}
+
+
+class Phase2bTally:
+    """What this participant has heard from acceptors of one transaction (14.5); kept in memory only."""
+
+    def __init__(self, membership: dict[str, list[str]]) -> None:
+        self.membership = membership
+        self.majority = len(membership["acceptors"]) // 2 + 1
+        # (rm, round, replica) -> (value, acceptors that accepted it in that ballot)
+        self.accepted: dict[tuple[str, int, str], tuple[str, set[str]]] = {}
+        self.chosen: dict[str, str] = {}
+
+    def add(self, acceptor: str, ballot: tuple[int, str], entries: list[dict[str, Any]]) -> str | None:
+        """Counts one PHASE2B; returns COMMIT or ABORT once the outcome is known."""
+        if acceptor not in self.membership["acceptors"]:
+            return None
+        for entry in entries:
+            rm, value = entry["rm"], entry["value"]
+            if rm not in self.membership["rms"]:
+                continue
+            key = (rm, ballot[0], ballot[1])
+            known = self.accepted.get(key)
+            if known is None:
+                known = (value, set())
+                self.accepted[key] = known
+            elif known[0] != value:
+                log.warning("PHASE2B from %s: %s has two values in ballot %s; ignoring the second", acceptor, rm, ballot)
+                continue
+            known[1].add(acceptor)
+            if len(known[1]) >= self.majority:
+                self.chosen.setdefault(rm, value)
+        return self.outcome()
+
+    def outcome(self) -> str | None:
+        if "Aborted" in self.chosen.values():
+            return "ABORT"
+        if all(self.chosen.get(rm) == "Prepared" for rm in self.membership["rms"]):
+            return "COMMIT"
+        return None
 
 
 def dump(config: Config) -> None:
@@ -356,8 +606,15 @@ def dump(config: Config) -> None:
     try:
         entries = {r["txn_id"]: {"amount": r["amount"], "state": r["state"]}
                    for r in db.execute("SELECT * FROM entries ORDER BY txn_id")}
-        records = {r["txn_id"]: {"state": r["state"], "epoch": r["epoch"], "reason": r["reason"]}
-                   for r in db.execute("SELECT * FROM participant_log ORDER BY txn_id")}
+        records = {}
+        for r in db.execute("SELECT * FROM participant_log ORDER BY txn_id"):
+            keys = r.keys()
+            records[r["txn_id"]] = {
+                "state": r["state"], "epoch": r["epoch"], "reason": r["reason"],
+                "protocol": r["protocol"] if "protocol" in keys else TWO_PC,
+                "membership": json.loads(r["membership"]) if "membership" in keys and r["membership"] else None,
+                "leader": r["leader"] if "leader" in keys else None,
+            }
     except sqlite3.OperationalError:
         entries, records = {}, {}
     finally:
@@ -372,13 +629,15 @@ class Participant:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.instance_id = str(uuid.uuid4())
-        self.ledger = Ledger(open_db(config.db_path), config.limit)
+        self.ledger = Ledger(open_db(config.db_path), config.limit, config.name)
         self.stopping = False
         self.joined = False
         self.ready = False
         self.next_announce = 0.0
         # txn_id -> (monotonic time of the next QUERY); only transactions stored as prepared.
         self.queries: dict[str, float] = {}
+        # txn_id -> PHASE2B heard so far (14.5); only paxos-commit transactions stored as prepared.
+        self.tallies: dict[str, Phase2bTally] = {}
         self.producer = None
         self.consumer = None
 
@@ -467,12 +726,36 @@ class Participant:
             log.warning("sending to %s failed: %s", topic, error)
             return False
 
-    def reply(self, txn_id: str, kind: str, epoch: int, body: dict[str, Any], trace: str | None) -> None:
-        headers = [("traceparent", trace.encode("utf-8"))] if trace else None
-        self._send(self.config.coordinator_topic, txn_id, envelope(kind, txn_id, self.config.name, epoch, body), headers)
+    def _send_all(self, topics: list[str], key: str, value: bytes, headers: list[tuple[str, bytes]] | None) -> int:
+        """Sends one message to several topics at once; returns how many sends succeeded."""
+        futures = []
+        for topic in topics:
+            try:
+                futures.append((topic, self.producer.send(topic, key=key.encode("utf-8"), value=value, headers=headers)))
+            except Exception as error:
+                log.warning("sending to %s failed: %s", topic, error)
+        deadline = time.monotonic() + 15
+        sent = 0
+        for topic, future in futures:
+            try:
+                future.get(timeout=max(0.1, deadline - time.monotonic()))
+                sent += 1
+            except Exception as error:  # an acceptor that missed it is one of the F tolerated (14.4)
+                log.warning("sending to %s failed: %s", topic, error)
+        return sent
+
+    def reply(self, txn_id: str, reply: Reply) -> None:
+        headers = [("traceparent", reply.trace.encode("utf-8"))] if reply.trace else None
+        value = envelope(reply.kind, txn_id, self.config.name, reply.epoch, reply.body, reply.protocol)
+        if reply.kind == "PHASE2A":
+            topics = [self.config.acceptor_topic(a) for a in reply.acceptors]
+            sent = self._send_all(topics, txn_id, value, headers)
+            log.info("PHASE2A %s %s sent to %d of %d acceptors", txn_id, reply.body["entries"][0]["value"], sent, len(topics))
+        else:
+            self._send(self.config.coordinator_topic, txn_id, value, headers)
 
     def announce(self, wait: bool = False) -> bool:
-        body = {"name": self.config.name, "protocols": [PROTOCOL], "topic": self.config.own_topic, "instanceId": self.instance_id}
+        body = {"name": self.config.name, "protocols": list(PROTOCOLS), "topic": self.config.own_topic, "instanceId": self.instance_id}
         return self._send(self.config.participants_topic, self.config.name, envelope("ANNOUNCE", "", self.config.name, 0, body), wait=wait)
 
     def query_due(self, now: float) -> None:
@@ -482,9 +765,19 @@ class Participant:
             row = self.ledger.record(txn_id)
             if row is None or row["state"] != "prepared":
                 del self.queries[txn_id]
+                self.tallies.pop(txn_id, None)
                 continue
-            log.info("QUERY %s (in doubt since it voted YES)", txn_id)
-            self.reply(txn_id, "QUERY", row["epoch"], {}, row["trace_context"])
+            trace = row["trace_context"]
+            if row["protocol"] == PAXOS_COMMIT:
+                # Section 14.6: QUERY every acceptor; the leader answers on our topic.
+                acceptors = json.loads(row["membership"])["acceptors"]
+                log.info("QUERY %s to %s (prepared, outcome unknown)", txn_id, ",".join(acceptors))
+                headers = [("traceparent", trace.encode("utf-8"))] if trace else None
+                value = envelope("QUERY", txn_id, self.config.name, 0, {}, PAXOS_COMMIT)
+                self._send_all([self.config.acceptor_topic(a) for a in acceptors], txn_id, value, headers)
+            else:
+                log.info("QUERY %s (in doubt since it voted YES)", txn_id)
+                self.reply(txn_id, Reply("QUERY", {}, row["epoch"], trace))
             self.queries[txn_id] = now + self.config.query_interval_ms / 1000
 
     # -- receiving
@@ -506,25 +799,47 @@ class Participant:
         for key, value in message.headers or []:
             if key == "traceparent" and value is not None:
                 trace = value.decode("utf-8", errors="replace")
-        result = self.ledger.handle(order, trace)
+        txn_id = order["txnId"]
+        if order["type"] == "PHASE2B":
+            result = self.learn(order)
+        else:
+            result = self.ledger.handle(order, trace)
         if result is None:
             return
-        txn_id = order["txnId"]
-        if order["type"] == "PREPARE" and result.body.get("vote") == "YES":
-            # Not knowing the outcome after the prepare timeout: ask (section 10).
+        if order["type"] == "PREPARE" and is_yes(result):
+            # Not knowing the outcome after the prepare timeout: ask (sections 10 and 14.6).
             timeout_s = order["body"]["timeoutMs"] / 1000
             self.queries.setdefault(txn_id, time.monotonic() + timeout_s)
         elif result.kind == "ACK":
             self.queries.pop(txn_id, None)
-        self.reply(txn_id, result.kind, result.epoch, result.body, result.trace)
+            self.tallies.pop(txn_id, None)
+        self.reply(txn_id, result)
+
+    def learn(self, order: dict[str, Any]) -> Reply | None:
+        """Section 14.5: counts a PHASE2B and applies the outcome once a majority has chosen it."""
+        if not self.config.learn_from_phase2b:
+            return None
+        txn_id = order["txnId"]
+        tally = self.tallies.get(txn_id)
+        if tally is None:
+            row = self.ledger.record(txn_id)
+            if row is None or row["protocol"] != PAXOS_COMMIT or row["state"] != "prepared":
+                return None  # nothing to learn: no membership yet, or the outcome is already applied
+            tally = self.tallies[txn_id] = Phase2bTally(json.loads(row["membership"]))
+        outcome = tally.add(order["from"], order["body"]["ballot"], order["body"]["entries"])
+        if outcome is None:
+            return None
+        log.info("learned %s for %s from the acceptors' PHASE2B", outcome, txn_id)
+        self.tallies.pop(txn_id, None)
+        return self.ledger.paxos_learned(txn_id, outcome)
 
     def run(self) -> int:
         from kafka import TopicPartition
         from kafka.structs import OffsetAndMetadata
 
         self.connect()
-        # Section 10: every transaction stored as prepared is in doubt; ask about it now and
-        # then every QUERY_INTERVAL_MS until a COMMIT or ABORT arrives on our topic.
+        # Sections 10 and 14.6: every transaction stored as prepared is in doubt; ask about it
+        # now and then every QUERY_INTERVAL_MS until a COMMIT or ABORT arrives on our topic.
         for row in self.ledger.in_doubt():
             self.queries[row["txn_id"]] = 0.0
         if self.queries:
@@ -575,6 +890,12 @@ class Participant:
             self.ledger.db.close()
         log.info("stopped")
         return 0
+
+
+def is_yes(reply: Reply) -> bool:
+    if reply.kind == "VOTE":
+        return reply.body.get("vote") == "YES"
+    return reply.kind == "PHASE2A" and reply.body["entries"][0]["value"] == "Prepared"
 
 
 def main(argv: list[str]) -> int:
