@@ -5,7 +5,11 @@
  */
 import { hostname } from 'node:os';
 import { FAILPOINTS, Failpoint } from '../common/failpoints';
+import { ConfigError, Env, ID_PATTERN, integer, postgresUrl, required } from './env-values';
 import { PaxosCommitConfig, loadPaxosCommitConfig } from './paxos-commit-config';
+
+// Callers catch ConfigError from here, with the loader that throws it.
+export { ConfigError };
 
 export interface AppConfig {
   readonly port: number;
@@ -36,42 +40,6 @@ export interface AppConfig {
   readonly paxosCommit: PaxosCommitConfig | undefined;
 }
 
-export class ConfigError extends Error {
-  constructor(variable: string, problem: string) {
-    super(`invalid configuration: ${variable} ${problem}`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(name, `must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-function required(env: Env, name: string): string {
-  const raw = env[name];
-  if (!raw) throw new ConfigError(name, 'is required');
-  return raw;
-}
-
-function databaseUrl(env: Env): string {
-  const raw = required(env, 'DATABASE_URL');
-  try {
-    const url = new URL(raw);
-    if (!['postgres:', 'postgresql:'].includes(url.protocol)) throw new Error();
-  } catch {
-    throw new ConfigError('DATABASE_URL', `must be a postgres:// URL, got ${JSON.stringify(raw)}`);
-  }
-  return raw;
-}
-
 function kafkaBrokers(env: Env): string[] {
   const brokers = required(env, 'KAFKA_BROKERS').split(',').map((b) => b.trim()).filter(Boolean);
   for (const broker of brokers) {
@@ -83,7 +51,7 @@ function kafkaBrokers(env: Env): string[] {
 
 function identifier(env: Env, name: string, fallback: string): string {
   const value = env[name] || fallback;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(value)) {
+  if (!ID_PATTERN.test(value)) {
     throw new ConfigError(name, `must be letters, digits, '.', '_' or '-', got ${JSON.stringify(value)}`);
   }
   return value;
@@ -115,9 +83,10 @@ export function loadConfig(env: Env): AppConfig {
   if (defaultPrepareTimeoutMs > maxPrepareTimeoutMs) {
     throw new ConfigError('PREPARE_TIMEOUT_MS', `must not exceed MAX_PREPARE_TIMEOUT_MS (${maxPrepareTimeoutMs})`);
   }
+  const databaseUrl = postgresUrl(env, 'DATABASE_URL');
   return {
     port: integer(env, 'PORT', 3000, 0, 65535),
-    databaseUrl: databaseUrl(env),
+    databaseUrl,
     kafkaBrokers: kafkaBrokers(env),
     topicPrefix: identifier(env, 'KAFKA_TOPIC_PREFIX', 'txn'),
     coordinatorId: identifier(env, 'COORDINATOR_ID', `${hostname().split('.')[0]}-${process.pid}`),
@@ -135,6 +104,6 @@ export function loadConfig(env: Env): AppConfig {
     failpoints: failpoints(env),
     leaseDurationMs: integer(env, 'LEASE_DURATION_MS', 5000, 100),
     traceUiUrl: httpUrl(env, 'TRACE_UI_URL', 'http://localhost:16686'),
-    paxosCommit: loadPaxosCommitConfig(env, databaseUrl(env)),
+    paxosCommit: loadPaxosCommitConfig(env, databaseUrl),
   };
 }

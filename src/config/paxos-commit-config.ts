@@ -4,8 +4,7 @@
  * is set: an acceptor's promises must survive restarts, so without a database of its own a
  * replica cannot be one, and then it does not serve the protocol at all.
  */
-// Only used when called, after app-config.ts has finished loading, so the import cycle is harmless.
-import { ConfigError } from './app-config';
+import { ConfigError, Env, ID_PATTERN, integer, postgresUrl } from './env-values';
 
 export interface PaxosCommitConfig {
   /** This replica's own acceptor database (promises, accepted values, leader rounds). */
@@ -23,35 +22,11 @@ export interface PaxosCommitConfig {
   readonly phase2bToRms: boolean;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
-function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(name, `must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
 function flag(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (raw === 'true' || raw === 'false') return raw === 'true';
   throw new ConfigError(name, `must be true or false, got ${JSON.stringify(raw)}`);
-}
-
-function postgresUrl(env: Env, name: string): string {
-  const raw = env[name] as string;
-  try {
-    if (!['postgres:', 'postgresql:'].includes(new URL(raw).protocol)) throw new Error();
-  } catch {
-    throw new ConfigError(name, `must be a postgres:// URL, got ${JSON.stringify(raw)}`);
-  }
-  return raw;
 }
 
 function acceptorList(env: Env, f: number, coordinatorId: string): string[] {
@@ -60,7 +35,7 @@ function acceptorList(env: Env, f: number, coordinatorId: string): string[] {
   if (!raw && f === 0) return [coordinatorId];
   if (!raw) throw new ConfigError('PAXOS_ACCEPTORS', `is required with ACCEPTOR_DATABASE_URL: the ${2 * f + 1} replica ids (2F+1 with PAXOS_F=${f})`);
   const ids = raw.split(',').map((id) => id.trim()).filter(Boolean);
-  const bad = ids.find((id) => !ID.test(id));
+  const bad = ids.find((id) => !ID_PATTERN.test(id));
   if (bad !== undefined) throw new ConfigError('PAXOS_ACCEPTORS', `must list replica ids made of letters, digits, '.', '_' or '-', got ${JSON.stringify(bad)}`);
   if (new Set(ids).size !== ids.length) throw new ConfigError('PAXOS_ACCEPTORS', `names a replica twice: ${JSON.stringify(raw)}`);
   if (ids.length !== 2 * f + 1) throw new ConfigError('PAXOS_ACCEPTORS', `must name 2F+1 = ${2 * f + 1} replicas for PAXOS_F=${f}, got ${ids.length}`);

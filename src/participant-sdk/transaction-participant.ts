@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Consumer, EachMessagePayload } from 'kafkajs';
 import { Pool } from 'pg';
+import { withTimeout } from '../common/with-timeout';
 import { Envelope, PARTICIPANT_NAME_PATTERN, parseEnvelope } from '../transport/kafka/envelope';
 import { HEADER_TRACEPARENT, topicsFor } from '../transport/kafka/topics';
 import { CoordinatorOrder, ParticipantDriver, errorMessage } from './participant.driver';
@@ -277,16 +278,4 @@ function consoleLogger(name: string): ParticipantLogger {
     warn: (message) => console.warn(`${prefix} ${message}`),
     error: (message) => console.error(`${prefix} ${message}`),
   };
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -12,6 +12,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Admin, Consumer, EachMessagePayload, Kafka, logLevel } from 'kafkajs';
 import { AppConfig } from '../../config/app-config';
+import { withTimeout } from '../../common/with-timeout';
 import { APP_CONFIG } from '../../config/config.constants';
 import { Envelope, parseEnvelope } from '../../transport/kafka/envelope';
 import { KafkaPublisher } from '../../transport/kafka/kafka-publisher';
@@ -74,7 +75,7 @@ export class ReplicaChannel implements OnModuleInit, OnApplicationShutdown {
       partitionsConsumedConcurrently: 2 * this.config.kafkaPartitions + 1,
       eachMessage: (payload) => this.onMessage(payload),
     });
-    await within(joined, JOIN_TIMEOUT_MS, `replica ${me} did not join its consumer group`);
+    await withTimeout(joined, JOIN_TIMEOUT_MS, `replica ${me} did not join its consumer group`);
     this.driver.startScanning();
     this.logger.log(`paxos-commit replica ${me} of ${paxos.acceptors.join(',')} (F=${paxos.f}) is listening`);
   }
@@ -159,17 +160,5 @@ export class ReplicaChannel implements OnModuleInit, OnApplicationShutdown {
     } finally {
       await admin.disconnect();
     }
-  }
-}
-
-async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
