@@ -10,10 +10,10 @@ import { assertNever } from '../protocols/common/assert';
 import { Decision } from '../protocols/common/effects';
 import { RmToTm } from '../protocols/two-phase/messages';
 import { ParticipantEffect, ParticipantInput, ParticipantState, RmConfig, RmState, step } from '../protocols/two-phase/participant';
-import { KeyedSerialQueue } from '../common/keyed-serial-queue';
-import { LockedLogRow, ParticipantLog } from './participant-log.repository';
+import { LockedLogRow, LogRow, ParticipantLog } from './participant-log.repository';
 import { ParticipantHandlers, ParticipantLogger, TransactionContext } from './participant-sdk.types';
 import { ServiceHandlers, errorMessage } from './service-handlers';
+import { SteppedOutcome, SteppedParticipantDriver } from './stepped-participant-driver';
 
 // transaction-participant.ts takes errorMessage from here together with the driver it runs.
 export { errorMessage };
@@ -46,22 +46,14 @@ interface OrderContext {
   readonly traceparent?: string;
 }
 
-interface StepOutcome {
-  readonly state: RmState;
-  readonly replies: ParticipantReply[];
-  readonly queryAfterMs?: number;
-}
-
 type QueuedEffect = { readonly effect: ParticipantEffect; readonly from: RmState };
 
-export class ParticipantDriver {
-  private readonly queue = new KeyedSerialQueue();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+export class ParticipantDriver extends SteppedParticipantDriver<LogRow, ParticipantInput, OrderContext, ParticipantReply> {
   private readonly config: RmConfig;
   private readonly service: ServiceHandlers;
-  private stopping = false;
 
   constructor(private readonly options: ParticipantDriverOptions) {
+    super(options);
     this.config = { queryIntervalMs: options.queryIntervalMs };
     this.service = new ServiceHandlers({ name: options.name, protocol: '2pc', handlers: options.handlers, logger: options.logger, noVote: 'NO' });
   }
@@ -84,44 +76,7 @@ export class ParticipantDriver {
     return inDoubt.length;
   }
 
-  /** Stops timers and waits for the steps already running. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
-    await this.queue.idle();
-  }
-
-  private dispatch(txnId: string, input: ParticipantInput, context: OrderContext): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return this.queue.run(txnId, () => this.apply(txnId, input, context));
-  }
-
-  private async apply(txnId: string, input: ParticipantInput, context: OrderContext): Promise<void> {
-    let outcome: StepOutcome | undefined;
-    try {
-      outcome = await this.options.log.withLockedRow(txnId, (locked) => this.stepLocked(locked, input, context));
-    } catch (error) {
-      // Nothing was committed and nothing was sent. The coordinator resends its orders; asking
-      // it again makes the participant retry on its own as well.
-      this.options.logger.error(`transaction ${txnId}: ${input.type} failed and was rolled back, will retry: ${errorMessage(error)}`);
-      if (input.type !== 'prepare') this.arm(txnId, this.options.queryIntervalMs);
-      return;
-    }
-    if (!outcome) return;
-    if (outcome.replies.length > 0) {
-      try {
-        await this.options.publish(outcome.replies);
-      } catch (error) {
-        // Durable state is already right; a lost reply is recovered by the coordinator's resend or our next QUERY.
-        this.options.logger.warn(`transaction ${txnId}: sending ${outcome.replies.map((r) => r.type).join(', ')} failed: ${errorMessage(error)}`);
-      }
-    }
-    if (outcome.state === 'committed' || outcome.state === 'aborted') this.disarm(txnId);
-    else if (outcome.queryAfterMs !== undefined) this.arm(txnId, outcome.queryAfterMs);
-  }
-
-  private async stepLocked(locked: LockedLogRow, input: ParticipantInput, context: OrderContext): Promise<StepOutcome | undefined> {
+  protected async stepLocked(locked: LockedLogRow, input: ParticipantInput, context: OrderContext = {}): Promise<SteppedOutcome<ParticipantReply> | undefined> {
     const row = locked.row;
     const isNew = row.rmState === 'working';
     if (context.epoch !== undefined && !isNew && context.epoch < row.epoch) {
@@ -175,7 +130,11 @@ export class ParticipantDriver {
       }
     }
     const replies = messages.map((message) => this.toReply(message, state.rmState, epoch, traceContext ?? undefined));
-    return { state: state.rmState, replies, queryAfterMs };
+    return { state: state.rmState, messages: replies, queryAfterMs };
+  }
+
+  protected describe(reply: ParticipantReply): string {
+    return reply.type;
   }
 
   private toReply(message: RmToTm, rmState: RmState, epoch: number, traceparent: string | undefined): ParticipantReply {
@@ -194,21 +153,5 @@ export class ParticipantDriver {
       default:
         return assertNever(message, 'participant message');
     }
-  }
-
-  private arm(txnId: string, afterMs: number): void {
-    if (this.stopping) return;
-    clearTimeout(this.timers.get(txnId));
-    const timer = setTimeout(() => {
-      this.timers.delete(txnId);
-      void this.dispatch(txnId, { type: 'timer', timer: 'query' }, {});
-    }, afterMs);
-    timer.unref();
-    this.timers.set(txnId, timer);
-  }
-
-  private disarm(txnId: string): void {
-    clearTimeout(this.timers.get(txnId));
-    this.timers.delete(txnId);
   }
 }

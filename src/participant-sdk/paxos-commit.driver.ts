@@ -8,7 +8,6 @@
  * transaction holding the transaction's log row lock, and only then do its messages leave
  * (the durability rule of protocols/common/effects.ts). docs/protocol.md has the contract.
  */
-import { KeyedSerialQueue } from '../common/keyed-serial-queue';
 import { assertNever } from '../protocols/common/assert';
 import { Decision } from '../protocols/common/effects';
 import { LearnerState, emptyLearner } from '../protocols/paxos-commit/learner';
@@ -16,9 +15,10 @@ import { Membership, MessageOf, PaxosCommitMessage } from '../protocols/paxos-co
 import { ParticipantInput, ParticipantState, RmConfig, RmState, step } from '../protocols/paxos-commit/participant';
 import { Envelope } from '../transport/kafka/envelope';
 import { PAXOS_COMMIT, ackEnvelope, phaseEnvelope, phaseMessage, queryEnvelope } from '../transport/kafka/paxos-commit-wire';
-import { LockedPaxosLogRow, PaxosCommitParticipantLog } from './paxos-commit-log.repository';
+import { LockedPaxosLogRow, PaxosCommitParticipantLog, PaxosLogRow } from './paxos-commit-log.repository';
 import { ParticipantHandlers, ParticipantLogger, TransactionContext } from './participant-sdk.types';
-import { ServiceHandlers, errorMessage } from './service-handlers';
+import { ServiceHandlers } from './service-handlers';
+import { SteppedOutcome, SteppedParticipantDriver } from './stepped-participant-driver';
 
 /** A paxos-commit message for this participant, already parsed from its envelope. */
 export type PaxosCommitOrder =
@@ -51,22 +51,14 @@ export interface PaxosCommitDriverOptions {
   readonly logger: ParticipantLogger;
 }
 
-interface StepOutcome {
-  readonly state: RmState;
-  readonly messages: PaxosCommitOutbound[];
-  readonly queryAfterMs?: number;
-}
-
-export class PaxosCommitParticipantDriver {
-  private readonly queue = new KeyedSerialQueue();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+export class PaxosCommitParticipantDriver extends SteppedParticipantDriver<PaxosLogRow, ParticipantInput, PaxosCommitOrder, PaxosCommitOutbound> {
   /** What this participant learned from phase 2b so far; lost on restart, when it asks instead. */
   private readonly learners = new Map<string, LearnerState>();
   private readonly config: RmConfig;
   private readonly service: ServiceHandlers;
-  private stopping = false;
 
   constructor(private readonly options: PaxosCommitDriverOptions) {
+    super(options);
     // Ballot 0 goes to every acceptor, so that no takeover is needed while one is down.
     this.config = { phase2aFanout: 'all', queryIntervalMs: options.queryIntervalMs };
     // A no vote is the value Aborted of this participant's instance, so the log calls it that.
@@ -91,41 +83,13 @@ export class PaxosCommitParticipantDriver {
     return inDoubt.length;
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
-    await this.queue.idle();
+  /** An ended transaction has nothing more to learn from phase 2b, so its learner goes too. */
+  protected forget(txnId: string): void {
+    super.forget(txnId);
+    this.learners.delete(txnId);
   }
 
-  private dispatch(txnId: string, input: ParticipantInput, order?: PaxosCommitOrder): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return this.queue.run(txnId, () => this.apply(txnId, input, order));
-  }
-
-  private async apply(txnId: string, input: ParticipantInput, order?: PaxosCommitOrder): Promise<void> {
-    let outcome: StepOutcome;
-    try {
-      outcome = await this.options.log.withLockedRow(txnId, (locked) => this.stepLocked(locked, input, order));
-    } catch (error) {
-      // Nothing was committed and nothing was sent; the leader re-sends, and asking again retries.
-      this.options.logger.error(`transaction ${txnId}: ${input.type} failed and was rolled back, will retry: ${errorMessage(error)}`);
-      if (input.type !== 'prepare') this.arm(txnId, this.options.queryIntervalMs);
-      return;
-    }
-    if (outcome.messages.length > 0) {
-      try {
-        await this.options.publish(outcome.messages);
-      } catch (error) {
-        // Durable state is already right: a lost vote ends in a leader ballot, a lost ack in a re-sent outcome.
-        this.options.logger.warn(`transaction ${txnId}: sending ${outcome.messages.map((m) => m.envelope.type).join(', ')} failed: ${errorMessage(error)}`);
-      }
-    }
-    if (outcome.state === 'committed' || outcome.state === 'aborted') this.forget(txnId);
-    else if (outcome.queryAfterMs !== undefined) this.arm(txnId, outcome.queryAfterMs);
-  }
-
-  private async stepLocked(locked: LockedPaxosLogRow, input: ParticipantInput, order?: PaxosCommitOrder): Promise<StepOutcome> {
+  protected async stepLocked(locked: LockedPaxosLogRow, input: ParticipantInput, order?: PaxosCommitOrder): Promise<SteppedOutcome<PaxosCommitOutbound>> {
     const row = locked.row;
     const traceContext = order?.traceparent ?? row.traceContext;
     const payload = order?.type === 'PREPARE' && row.rmState === 'working' ? order.payload : row.payload;
@@ -186,6 +150,10 @@ export class PaxosCommitParticipantDriver {
     return { state: state.rmState, messages: ack ? [...messages, ack] : messages, queryAfterMs };
   }
 
+  protected describe(message: PaxosCommitOutbound): string {
+    return message.envelope.type;
+  }
+
   /** Acknowledges an outcome once it is applied, and again for a repeated one, so the leader stops re-sending. */
   private ackFor(rmState: RmState, input: ParticipantInput, txnId: string, traceparent?: string): PaxosCommitOutbound | undefined {
     const outcome: Decision | undefined = rmState === 'committed' ? 'COMMIT' : rmState === 'aborted' ? 'ABORT' : undefined;
@@ -206,23 +174,6 @@ export class PaxosCommitParticipantDriver {
       default:
         throw new Error(`a participant does not send ${message.type}`);
     }
-  }
-
-  private arm(txnId: string, afterMs: number): void {
-    if (this.stopping) return;
-    clearTimeout(this.timers.get(txnId));
-    const timer = setTimeout(() => {
-      this.timers.delete(txnId);
-      void this.dispatch(txnId, { type: 'timer', timer: 'query' });
-    }, afterMs);
-    timer.unref();
-    this.timers.set(txnId, timer);
-  }
-
-  private forget(txnId: string): void {
-    clearTimeout(this.timers.get(txnId));
-    this.timers.delete(txnId);
-    this.learners.delete(txnId);
   }
 }
 
