@@ -9,6 +9,7 @@ import { PaxosCommitLog } from './paxos-commit/paxos-commit-log';
 import { PaxosCommitDriver } from './paxos-commit/paxos-commit.driver';
 import { PAXOS_COMMIT_PROVIDERS } from './paxos-commit/paxos-commit.providers';
 import { PROTOCOL_DRIVERS, ProtocolDriver, ProtocolDrivers } from './protocol-driver';
+import { DriverDependencies } from './protocol-driver.base';
 import { TakeoverService } from './takeover.service';
 import { ThreePhaseDriver } from './three-phase.driver';
 import { TransactionsService } from './transactions.service';
@@ -18,6 +19,7 @@ import { TwoPhaseDriver } from './two-phase.driver';
   imports: [DecisionLogModule, RegistryModule],
   controllers: [CoordinatorMessagesController],
   providers: [
+    DriverDependencies,
     TwoPhaseDriver,
     ThreePhaseDriver,
     ...PAXOS_COMMIT_PROVIDERS,

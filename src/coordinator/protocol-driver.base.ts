@@ -5,10 +5,11 @@
  * from the log for transactions not running here. Each driver keeps its own `apply`, which
  * runs one core step under the durability rule of protocols/common/effects.ts.
  */
-import { Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Failpoint, Failpoints } from '../common/failpoints';
 import { KeyedSerialQueue } from '../common/keyed-serial-queue';
 import { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.constants';
 import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { Decision } from '../protocols/common/effects';
@@ -17,6 +18,7 @@ import { TransactionEvent, TransactionEvents } from '../telemetry/transaction-ev
 import { activeTraceparent } from '../telemetry/txn-tracing';
 import { Envelope, ProtocolName } from '../transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
+import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
 import { HEADER_TRACEPARENT, Topics } from '../transport/kafka/topics';
 import { DecisionWaiters } from './decision-waiters';
 import { ProtocolDriver } from './protocol-driver';
@@ -60,15 +62,18 @@ export function runningFromLog<S>(txn: TransactionEntity, protocol: ProtocolName
   };
 }
 
-/** The collaborators every coordinator driver needs; one object keeps the subclasses' constructors short. */
-export interface DriverDependencies {
-  readonly config: AppConfig;
-  readonly topics: Topics;
-  readonly log: DecisionLogRepository;
-  readonly publisher: KafkaPublisher;
-  readonly registry: ParticipantRegistry;
-  readonly waiters: DecisionWaiters;
-  readonly events: TransactionEvents;
+/** The collaborators every coordinator driver needs, injected as one object so that each driver's constructor stays one line. */
+@Injectable()
+export class DriverDependencies {
+  constructor(
+    @Inject(APP_CONFIG) readonly config: AppConfig,
+    @Inject(KAFKA_TOPICS) readonly topics: Topics,
+    readonly log: DecisionLogRepository,
+    readonly publisher: KafkaPublisher,
+    readonly registry: ParticipantRegistry,
+    readonly waiters: DecisionWaiters,
+    readonly events: TransactionEvents,
+  ) {}
 }
 
 export abstract class ProtocolDriverBase<S extends { readonly txnId: string; readonly rms: readonly string[] }, I extends { readonly type: string }>

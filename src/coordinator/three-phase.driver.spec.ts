@@ -13,6 +13,7 @@ import { Envelope } from '../transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { topicsFor } from '../transport/kafka/topics';
 import { DecisionWaiters } from './decision-waiters';
+import { DriverDependencies } from './protocol-driver.base';
 import { ThreePhaseDriver } from './three-phase.driver';
 
 const RMS = ['rm-a', 'rm-b', 'rm-c'];
@@ -52,7 +53,7 @@ function setup(options: { preCommitAllowed?: boolean; registry?: () => Registere
     list: async () => (options.registry ?? (() => RMS.map(fresh)))(),
   } as unknown as ParticipantRegistry;
   const config = { coordinatorId: 'c1', failpoints: [], precommitAckTimeoutMs: 20, participantTtlMs: TTL_MS, resendIntervalMs: 60_000 } as unknown as AppConfig;
-  const driver = new ThreePhaseDriver(config, topicsFor('t'), log, publisher, registry, new DecisionWaiters(), new TransactionEvents());
+  const driver = new ThreePhaseDriver(new DriverDependencies(config, topicsFor('t'), log, publisher, registry, new DecisionWaiters(), new TransactionEvents()));
   const sentOne = (predicate: (e: Envelope) => boolean): Promise<Envelope> =>
     new Promise((resolve) => {
       const check = () => {

@@ -11,11 +11,8 @@
  * time. A coordinator that cannot decide within the time it promised in PRECOMMIT steps down
  * into doubt, because the participants are by then entitled to finish without it.
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
-import { AppConfig } from '../config/app-config';
-import { APP_CONFIG } from '../config/config.constants';
-import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { assertNever } from '../protocols/common/assert';
 import { Failpoint } from '../common/failpoints';
@@ -31,16 +28,11 @@ import {
   step,
 } from '../protocols/three-phase/coordinator';
 import { ThreePhaseMessage } from '../protocols/three-phase/messages';
-import { ParticipantRegistry } from '../registry/participant-registry.service';
-import { TransactionEvents } from '../telemetry/transaction-events';
 import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../telemetry/txn-tracing';
 import { Envelope } from '../transport/kafka/envelope';
-import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
-import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
-import { Topics } from '../transport/kafka/topics';
-import { DecisionWaiters } from './decision-waiters';
+import { OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { CoreInput, outboundOf, toCoreInput } from './three-phase-messages';
-import { ProtocolDriverBase, RunningTransaction, TransactionFact, runningFromLog } from './protocol-driver.base';
+import { DriverDependencies, ProtocolDriverBase, RunningTransaction, TransactionFact, runningFromLog } from './protocol-driver.base';
 
 /** The driver's own inputs: the core's, and the failure detector's look at silent participants. */
 type ThreePhaseInput = CoreInput | { readonly type: 'checkAckTimeout' };
@@ -68,16 +60,8 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
   readonly protocol = '3pc';
   private readonly watches = new Map<string, Watch>();
 
-  constructor(
-    @Inject(APP_CONFIG) config: AppConfig,
-    @Inject(KAFKA_TOPICS) topics: Topics,
-    log: DecisionLogRepository,
-    publisher: KafkaPublisher,
-    registry: ParticipantRegistry,
-    waiters: DecisionWaiters,
-    events: TransactionEvents,
-  ) {
-    super({ config, topics, log, publisher, registry, waiters, events });
+  constructor(deps: DriverDependencies) {
+    super(deps);
   }
 
   begin(txn: TransactionEntity): Promise<void> {

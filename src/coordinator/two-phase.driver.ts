@@ -4,41 +4,25 @@
  * durable, before any of the step's messages leave (see protocols/common/effects.ts), and it
  * feeds one input at a time to each transaction so the core never sees interleaved steps.
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
-import { AppConfig } from '../config/app-config';
-import { APP_CONFIG } from '../config/config.constants';
-import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { assertNever } from '../protocols/common/assert';
 import { orderForDurability } from '../protocols/common/effects';
 import { CoordinatorEffect, CoordinatorInput, CoordinatorState, TmConfig, TmRecord, decisionOf, initialCoordinatorState, step } from '../protocols/two-phase/coordinator';
 import { TmToRm } from '../protocols/two-phase/messages';
-import { ParticipantRegistry } from '../registry/participant-registry.service';
 import { Envelope } from '../transport/kafka/envelope';
-import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
-import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
-import { Topics } from '../transport/kafka/topics';
-import { TransactionEvents } from '../telemetry/transaction-events';
+import { OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../telemetry/txn-tracing';
 import { ActiveTransaction, activeFromLog } from './active-transaction';
-import { ProtocolDriverBase } from './protocol-driver.base';
-import { DecisionWaiters } from './decision-waiters';
+import { DriverDependencies, ProtocolDriverBase } from './protocol-driver.base';
 
 @Injectable()
 export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, CoordinatorInput> {
   readonly protocol = '2pc';
 
-  constructor(
-    @Inject(APP_CONFIG) config: AppConfig,
-    @Inject(KAFKA_TOPICS) topics: Topics,
-    log: DecisionLogRepository,
-    publisher: KafkaPublisher,
-    registry: ParticipantRegistry,
-    waiters: DecisionWaiters,
-    events: TransactionEvents,
-  ) {
-    super({ config, topics, log, publisher, registry, waiters, events });
+  constructor(deps: DriverDependencies) {
+    super(deps);
   }
 
   /** Starts a transaction that the API has just logged. */
