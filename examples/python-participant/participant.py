@@ -415,26 +415,7 @@ class Ledger:
                 return reply("VOTE", {"vote": "NO", "reason": row["reason"] or "aborted"})
             return None  # committed: a stale PREPARE
 
-        if kind == "COMMIT":
-            if state == "prepared":
-                self._apply(txn_id, "committed", now)
-                return reply("ACK", {"outcome": "COMMIT"})
-            if state == "committed":
-                return reply("ACK", {"outcome": "COMMIT"})
-            log.warning("ignoring COMMIT for %s in state %s", txn_id, state)
-            return None
-
-        # ABORT
-        if state == "working":
-            self._insert(txn_id, "aborted", epoch, None, "aborted before prepare", trace, None, now)
-            log.info("ABORT %s before any PREPARE", txn_id)
-            return reply("ACK", {"outcome": "ABORT"})
-        if state == "prepared":
-            self._apply(txn_id, "aborted", now)
-            return reply("ACK", {"outcome": "ABORT"})
-        if state == "aborted":
-            return reply("ACK", {"outcome": "ABORT"})
-        return None  # committed: the decision never changes
+        return self._outcome(txn_id, kind, state, epoch, TWO_PC, trace, reply_trace, now)
 
     # -- Paxos Commit (sections 14.3 and 14.4)
 
@@ -474,7 +455,7 @@ class Ledger:
             return None  # committed or aborted: nothing to say
 
         if kind in ("COMMIT", "ABORT"):
-            return self._paxos_outcome(txn_id, kind, state, trace, reply_trace, now)
+            return self._outcome(txn_id, kind, state, 0, PAXOS_COMMIT, trace, reply_trace, now)
         return None  # PHASE2B is handled by the Participant, which tallies it (14.5)
 
     def paxos_learned(self, txn_id: str, outcome: str) -> Reply | None:
@@ -484,40 +465,44 @@ class Ledger:
             row = self.record(txn_id)
             result = None
             if row is not None and row["protocol"] == PAXOS_COMMIT:
-                result = self._paxos_outcome(txn_id, outcome, row["state"], None, row["trace_context"], now_iso())
+                result = self._outcome(txn_id, outcome, row["state"], 0, PAXOS_COMMIT, None, row["trace_context"], now_iso())
             self.db.execute("COMMIT")
             return result
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
 
-    def _paxos_outcome(self, txn_id: str, outcome: str, state: str, trace: str | None, reply_trace: str | None,
-                       now: str) -> Reply | None:
-        """COMMIT or ABORT per the table of 14.3; `trace` is the order's, stored if this creates the record."""
+    # -- shared
 
-        def reply(kind: str, body: dict[str, Any]) -> Reply:
-            return Reply(kind, body, 0, reply_trace, PAXOS_COMMIT)
+    def _outcome(self, txn_id: str, outcome: str, state: str, epoch: int, protocol: str, trace: str | None,
+                 reply_trace: str | None, now: str) -> Reply | None:
+        """COMMIT or ABORT by the one table both protocols share (sections 5 and 14.3).
+
+        `epoch` is what the ACK carries (0 for paxos-commit); `trace` is the order's, stored if
+        this creates the record.
+        """
+
+        def ack() -> Reply:
+            return Reply("ACK", {"outcome": outcome}, epoch, reply_trace, protocol)
 
         if outcome == "COMMIT":
             if state == "prepared":
                 self._apply(txn_id, "committed", now)
-                return reply("ACK", {"outcome": "COMMIT"})
+                return ack()
             if state == "committed":
-                return reply("ACK", {"outcome": "COMMIT"})
+                return ack()
             log.warning("ignoring COMMIT for %s in state %s", txn_id, state)
             return None
         if state == "working":
-            self._insert(txn_id, "aborted", 0, None, "aborted before prepare", trace, None, now, PAXOS_COMMIT, None, None)
+            self._insert(txn_id, "aborted", epoch, None, "aborted before prepare", trace, None, now, protocol)
             log.info("ABORT %s before any PREPARE", txn_id)
-            return reply("ACK", {"outcome": "ABORT"})
+            return ack()
         if state == "prepared":
             self._apply(txn_id, "aborted", now)
-            return reply("ACK", {"outcome": "ABORT"})
+            return ack()
         if state == "aborted":
-            return reply("ACK", {"outcome": "ABORT"})
-        return None  # committed: the outcome never changes
-
-    # -- shared
+            return ack()
+        return None  # committed: the decision never changes
 
     def _apply(self, txn_id: str, state: str, now: str) -> None:
         """Commits or undoes the pending entry and stores the outcome, in the caller's local transaction."""
