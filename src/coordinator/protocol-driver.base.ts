@@ -14,7 +14,7 @@ import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { Decision } from '../protocols/common/effects';
 import { ParticipantRegistry } from '../registry/participant-registry.service';
-import { TransactionEvent, TransactionEvents } from '../telemetry/transaction-events';
+import { TransactionEvents, TransactionFact } from '../telemetry/transaction-events';
 import { activeTraceparent } from '../telemetry/txn-tracing';
 import { Envelope, ProtocolName } from '../transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
@@ -24,10 +24,7 @@ import { DecisionWaiters } from './decision-waiters';
 import { ProtocolDriver } from './protocol-driver';
 import { TransactionTrace } from './transaction-trace';
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** A transaction event as a driver states it; the base adds the transaction's identity and times. */
-export type TransactionFact = DistributiveOmit<TransactionEvent, 'txnId' | 'protocol' | 'at' | 'startedAt'>;
 
 /** A message type with its body, before the envelope's common fields are added. */
 export type EnvelopeContent = { [T in Envelope['type']]: { readonly type: T; readonly body: Extract<Envelope, { type: T }>['body'] } }[Envelope['type']];
@@ -165,7 +162,7 @@ export abstract class ProtocolDriverBase<S extends { readonly txnId: string; rea
   }
 
   protected emit(txn: RunningTransaction<S>, fact: TransactionFact): void {
-    this.events.emit({ ...fact, txnId: txn.state.txnId, protocol: txn.protocol, at: Date.now(), startedAt: txn.startedAt } as TransactionEvent);
+    this.events.emitFact(fact, { txnId: txn.state.txnId, protocol: txn.protocol, startedAt: txn.startedAt });
   }
 
   /** An envelope from this coordinator instance about `txn`. */

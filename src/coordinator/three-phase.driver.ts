@@ -32,7 +32,8 @@ import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../telemetry/t
 import { Envelope } from '../transport/kafka/envelope';
 import { OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { CoreInput, outboundOf, toCoreInput } from './three-phase-messages';
-import { DriverDependencies, ProtocolDriverBase, RunningTransaction, TransactionFact, runningFromLog } from './protocol-driver.base';
+import { DriverDependencies, ProtocolDriverBase, RunningTransaction, runningFromLog } from './protocol-driver.base';
+import { TransactionFact } from '../telemetry/transaction-events';
 
 /** The driver's own inputs: the core's, and the failure detector's look at silent participants. */
 type ThreePhaseInput = CoreInput | { readonly type: 'checkAckTimeout' };

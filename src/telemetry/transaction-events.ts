@@ -27,6 +27,11 @@ export type TransactionEvent =
 
 export type TransactionEventListener = (event: TransactionEvent) => void;
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** An event as a driver states it; `emitFact` adds which transaction it is about and when. */
+export type TransactionFact = DistributiveOmit<TransactionEvent, keyof Base>;
+
 @Injectable()
 export class TransactionEvents {
   private readonly logger = new Logger(TransactionEvents.name);
@@ -34,6 +39,11 @@ export class TransactionEvents {
 
   subscribe(listener: TransactionEventListener): void {
     this.listeners.push(listener);
+  }
+
+  /** Emits `fact` about the transaction `of`, as happening now. */
+  emitFact(fact: TransactionFact, of: { readonly txnId: string; readonly protocol: string; readonly startedAt: number }): void {
+    this.emit({ ...fact, txnId: of.txnId, protocol: of.protocol, startedAt: of.startedAt, at: Date.now() } as TransactionEvent);
   }
 
   emit(event: TransactionEvent): void {

@@ -20,7 +20,7 @@ import { Decision, orderForDurability } from '../../protocols/common/effects';
 import { LeaderConfig, LeaderEffect, LeaderInput, restoreLeader, step } from '../../protocols/paxos-commit/leader';
 import { Membership, PaxosCommitMessage } from '../../protocols/paxos-commit/messages';
 import { ParticipantRegistry } from '../../registry/participant-registry.service';
-import { TransactionEvent, TransactionEvents } from '../../telemetry/transaction-events';
+import { TransactionEvents, TransactionFact } from '../../telemetry/transaction-events';
 import { ATTR_TXN_DECISION, activeTraceparent, contextForTransaction, inSpan } from '../../telemetry/txn-tracing';
 import { Envelope, EnvelopeOf } from '../../transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../../transport/kafka/kafka-publisher';
@@ -34,7 +34,6 @@ import { FailureDetector } from './failure-detector';
 import { LeaderRun, LeaderTimer, chosenInBallotZero, decisionReason, newRun, votedAborted } from './leader-run';
 import { PaxosCommitLog } from './paxos-commit-log';
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Input = LeaderInput & { readonly cause?: string };
 
 @Injectable()
@@ -337,7 +336,7 @@ export class LeaderDriver implements OnApplicationShutdown {
     return this.failpoints.reach(point, txnId);
   }
 
-  private emit(run: LeaderRun, event: DistributiveOmit<TransactionEvent, 'txnId' | 'protocol' | 'at' | 'startedAt'>): void {
-    this.events.emit({ ...event, txnId: run.txnId, protocol: PAXOS_COMMIT, at: Date.now(), startedAt: run.startedAt } as TransactionEvent);
+  private emit(run: LeaderRun, fact: TransactionFact): void {
+    this.events.emitFact(fact, { txnId: run.txnId, protocol: PAXOS_COMMIT, startedAt: run.startedAt });
   }
 }

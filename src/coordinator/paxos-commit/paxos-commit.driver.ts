@@ -164,9 +164,9 @@ export class PaxosCommitDriver implements ProtocolDriver, OnApplicationShutdown 
     const startedAt = new Date(txn.createdAt).getTime();
     if (!txn.participants.find((p) => p.name === rm)?.ackedAt) {
       await this.txnLog.appendAck(txnId, rm);
-      this.events.emit({ type: 'acked', txnId, protocol: PAXOS_COMMIT, at: Date.now(), startedAt, participant: rm });
+      this.events.emitFact({ type: 'acked', participant: rm }, { txnId, protocol: PAXOS_COMMIT, startedAt });
     }
-    if (await this.log.complete(txnId)) this.events.emit({ type: 'completed', txnId, protocol: PAXOS_COMMIT, at: Date.now(), startedAt });
+    if (await this.log.complete(txnId)) this.events.emitFact({ type: 'completed' }, { txnId, protocol: PAXOS_COMMIT, startedAt });
   }
 
   /**
