@@ -5,25 +5,18 @@
  * PHASE2A to every acceptor, learns the outcome from the leader or from the acceptors'
  * PHASE2B, shrugs off duplicates, and after a SIGKILL while prepared asks the acceptors.
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { Admin, Consumer, Kafka, Producer, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope, EnvelopeOf } from '../../src/transport/kafka/envelope';
 import { Cluster } from '../support/cluster';
+import { LEDGER_LIMIT, LEDGER_NAME, PythonLedger } from '../support/python-ledger';
 import { kafkaBrokers } from '../support/infra';
-import { ManagedProcess, waitUntil } from '../support/processes';
+import { waitUntil } from '../support/processes';
 import { TopicWatcher } from '../support/topic-watcher';
 
-const ROOT = resolve(__dirname, '..', '..');
-const PARTICIPANT_DIR = join(ROOT, 'examples', 'python-participant');
-const PYTHON = join(ROOT, '.local', 'py-participant-venv', 'bin', 'python');
-const SCRIPT = join(PARTICIPANT_DIR, 'participant.py');
-const NAME = 'ledger';
-const LIMIT = 1000;
+const NAME = LEDGER_NAME;
+const LIMIT = LEDGER_LIMIT;
 const ACCEPTORS = ['coordinator-1', 'coordinator-2', 'coordinator-3'];
 const OWN_BALLOT = { round: 0, replica: '' };
 
@@ -42,6 +35,7 @@ const cluster = new Cluster({
   },
 });
 const prefix = cluster.prefix;
+const ledger = new PythonLedger(cluster, 'py-paxos');
 // Topic names as docs/protocol.md sections 2 and 14.1 give them.
 const topics = {
   coordinator: `${prefix}.coordinator`,
@@ -50,10 +44,6 @@ const topics = {
   acceptor: (id: string) => `${prefix}.acceptor.${id}`,
 };
 
-let workDir = '';
-let ledgerDb = '';
-let ledger: ManagedProcess | undefined;
-let starts = 0;
 const kafka = new Kafka({ clientId: `py-paxos-${prefix}`, brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
 let producer: Producer;
 let admin: Admin;
@@ -77,35 +67,6 @@ interface LedgerRecord {
 interface LedgerDump {
   entries: Record<string, { amount: number; state: string }>;
   log: Record<string, LedgerRecord>;
-}
-
-function ledgerEnv(): Record<string, string> {
-  return {
-    PARTICIPANT_NAME: NAME,
-    KAFKA_BROKERS: kafkaBrokers().join(','),
-    KAFKA_TOPIC_PREFIX: prefix,
-    LEDGER_DB: ledgerDb,
-    LEDGER_LIMIT: String(LIMIT),
-    ANNOUNCE_INTERVAL_MS: '500',
-    QUERY_INTERVAL_MS: '500',
-    KAFKA_SESSION_TIMEOUT_MS: '3000',
-  };
-}
-
-/** Starts the Python participant and waits until it consumes, has announced, and the coordinator lists it live. */
-async function startLedger(): Promise<ManagedProcess> {
-  const child = spawn(PYTHON, ['-u', SCRIPT], { cwd: ROOT, env: { ...process.env, PYTHONUNBUFFERED: '1', ...ledgerEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const started = new ManagedProcess(`${prefix}-${NAME}-py-paxos-${starts++}`, child);
-  ledger = started;
-  await started.waitForOutput(new RegExp(`^${NAME} ready$`, 'm'), 60_000);
-  await cluster.waitForLive(NAME);
-  return started;
-}
-
-/** The participant's SQLite state, read through its own `--dump` mode. */
-function dumpLedger(): LedgerDump {
-  const out = execFileSync(PYTHON, [SCRIPT, '--dump'], { cwd: ROOT, env: { ...process.env, ...ledgerEnv() }, encoding: 'utf8' });
-  return JSON.parse(out) as LedgerDump;
 }
 
 /** Sent to a replica that does not lead (coordinator-2), so every transaction is handed over too. */
@@ -243,15 +204,12 @@ class PaxosGate {
 }
 
 beforeAll(async () => {
-  // Idempotent and fast when the virtualenv is already there; creates it on a fresh clone.
-  execFileSync('bash', [join(PARTICIPANT_DIR, 'setup.sh')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-  workDir = mkdtempSync(join(tmpdir(), 'py-participant-paxos-'));
-  ledgerDb = join(workDir, 'ledger.db');
+  ledger.setup();
   await cluster.start();
   producer = kafka.producer();
   admin = kafka.admin();
   await Promise.all([producer.connect(), admin.connect()]);
-  await startLedger();
+  await ledger.start();
   // Read from the beginning, so starting them after the ledger (which creates its topic) misses nothing.
   coordinatorTopic = new TopicWatcher(topics.coordinator);
   ledgerTopic = new TopicWatcher(topics.ledger);
@@ -261,11 +219,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await ledger?.stop();
+  await ledger.stop();
   await Promise.all([coordinatorTopic?.stop(), ledgerTopic?.stop(), ...[...acceptorTopics.values()].map((w) => w.stop()), deadLetters?.stop()]);
   await Promise.all([producer?.disconnect(), admin?.disconnect()]);
   await cluster.stop();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
 describe('a Python participant built from docs/protocol.md, over Paxos Commit', () => {
@@ -298,7 +255,7 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
     await coordinatorTopic.waitForCount(ackFromLedger(body.id, 'COMMIT'), 1);
     expect(coordinatorTopic.seen.find(ackFromLedger(body.id))).toMatchObject({ protocol: 'paxos-commit', epoch: 0 });
 
-    const state = dumpLedger();
+    const state = ledger.dump<LedgerDump>();
     expect(state.entries[body.id]).toEqual({ amount: 250, state: 'committed' });
     expect(state.log[body.id]).toMatchObject({ state: 'committed', protocol: 'paxos-commit', membership: prepare.body.membership, leader: prepare.body.leader });
     expect(await stock()).toEqual({ available: 99, reserved: 0, sold: 1 });
@@ -318,7 +275,7 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
       ]);
     }
     await coordinatorTopic.waitForCount(ackFromLedger(body.id, 'ABORT'), 1);
-    const state = dumpLedger();
+    const state = ledger.dump<LedgerDump>();
     expect(state.entries[body.id]).toBeUndefined();
     expect(state.log[body.id]).toMatchObject({ state: 'aborted', protocol: 'paxos-commit' });
     // The inventory's reservation was released: stock as after the first transaction.
@@ -326,7 +283,7 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
   });
 
   it('shrugs off every order delivered again: outcomes are re-acknowledged, nothing is redone or re-voted', async () => {
-    const before = { state: dumpLedger(), stock: await stock() };
+    const before = { state: ledger.dump<LedgerDump>(), stock: await stock() };
     for (const [txnId, outcome] of [[committedId, 'COMMIT'], [abortedId, 'ABORT']] as const) {
       // PREPARE, the acceptors' PHASE2B, and the outcome, as the ledger read them the first time.
       const originals = await waitUntil(`the orders of ${txnId}`, async () => {
@@ -341,7 +298,7 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
       await coordinatorTopic.waitForCount(ackFromLedger(txnId, outcome), acks + again.filter((e) => e.type === outcome).length);
       expect(ACCEPTORS.map((a) => fromLedger(a, 'PHASE2A', txnId).length)).toEqual(votes);
     }
-    expect(dumpLedger()).toEqual(before.state);
+    expect(ledger.dump<LedgerDump>()).toEqual(before.state);
     expect(await stock()).toEqual(before.stock);
   });
 
@@ -378,11 +335,11 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
         prepares[0],
       ]);
       await votesFor(commit, 2);
-      expect(dumpLedger().log[commit].state).toBe('prepared');
+      expect(ledger.dump<LedgerDump>().log[commit].state).toBe('prepared');
       expect(coordinatorTopic.count(ackFromLedger(commit))).toBe(0);
       await produce(topics.ledger, [phase2b(commit, 'fake-3', OWN_BALLOT, [prepared('ghost')])]);
       await coordinatorTopic.waitForCount(ackFromLedger(commit, 'COMMIT'), 1);
-      expect(dumpLedger().entries[commit]).toEqual({ amount: 7, state: 'committed' });
+      expect(ledger.dump<LedgerDump>().entries[commit]).toEqual({ amount: 7, state: 'committed' });
 
       // Aborted for the ghost in two different leader ballots is no majority in either.
       await produce(topics.ledger, [
@@ -391,10 +348,10 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
         prepares[1],
       ]);
       await votesFor(abort, 2);
-      expect(dumpLedger().log[abort].state).toBe('prepared');
+      expect(ledger.dump<LedgerDump>().log[abort].state).toBe('prepared');
       await produce(topics.ledger, [phase2b(abort, 'fake-3', { round: 2, replica: 'fake-2' }, [aborted('ghost')])]);
       await coordinatorTopic.waitForCount(ackFromLedger(abort, 'ABORT'), 1);
-      const state = dumpLedger();
+      const state = ledger.dump<LedgerDump>();
       expect(state.entries[abort]).toEqual({ amount: 8, state: 'aborted' });
       expect(state.log[abort].state).toBe('aborted');
       expect(toLedger(commit).some((e) => e.type === 'COMMIT') || toLedger(abort).some((e) => e.type === 'ABORT')).toBe(false);
@@ -421,9 +378,9 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
         for (const vote of fromLedger(a, 'PHASE2A', txnId)) expect(vote.body).toMatchObject({ leader: order.leader, membership: order.membership, entries: [{ rm: NAME, value: 'Prepared' }] });
       }
 
-      await ledger!.kill('SIGKILL');
+      await ledger.process!.kill('SIGKILL');
       // Its vote was durable before it left: the pending entry and the membership are on disk.
-      const killed = dumpLedger();
+      const killed = ledger.dump<LedgerDump>();
       expect(killed.entries[txnId]).toEqual({ amount: 100, state: 'pending' });
       expect(killed.log[txnId]).toMatchObject({ state: 'prepared', protocol: 'paxos-commit', membership: order.membership, leader: order.leader });
 
@@ -433,7 +390,7 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
       await ledgerTopic.waitForCount((e) => e.txnId === txnId && e.type === 'COMMIT', 1);
       await waitUntil('a PHASE2B from every acceptor', async () =>
         ACCEPTORS.every((a) => toLedger(txnId).some((e) => e.type === 'PHASE2B' && e.from === a && e.body.entries.some((x) => x.rm === 'gate'))));
-      expect(dumpLedger().entries[txnId].state).toBe('pending');
+      expect(ledger.dump<LedgerDump>().entries[txnId].state).toBe('pending');
 
       // Skip those, as if they were lost: only its QUERY (14.6) can now tell the ledger.
       const group = `${prefix}.rm.${NAME}`;
@@ -443,7 +400,7 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
       const outcomesBefore = toLedger(txnId).filter((e) => e.type === 'COMMIT').length;
       const votesBefore = ACCEPTORS.map((a) => fromLedger(a, 'PHASE2A', txnId).length);
 
-      await startLedger();
+      await ledger.start();
       await waitFromLedgerAtEveryAcceptor('QUERY', txnId);
       const query = fromLedger(ACCEPTORS[0], 'QUERY', txnId)[0];
       expect(query).toMatchObject({ protocol: 'paxos-commit', epoch: 0, body: {} });
@@ -456,7 +413,7 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
       expect(done.participants.every((p: { acked: boolean }) => p.acked)).toBe(true);
       // It read none of the skipped orders: a PREPARE read again would have repeated its vote.
       expect(ACCEPTORS.map((a) => fromLedger(a, 'PHASE2A', txnId).length)).toEqual(votesBefore);
-      const state = dumpLedger();
+      const state = ledger.dump<LedgerDump>();
       expect(state.entries[txnId]).toEqual({ amount: 100, state: 'committed' });
       expect(state.log[txnId].state).toBe('committed');
       expect(await stock()).toEqual({ available: 98, reserved: 0, sold: 2 });
@@ -471,7 +428,7 @@ describe('a Python participant built from docs/protocol.md, over Paxos Commit', 
   });
 
   it('stops cleanly on SIGTERM', async () => {
-    const running = ledger!;
+    const running = ledger.process!;
     running.child.kill('SIGTERM');
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });

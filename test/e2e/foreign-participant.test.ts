@@ -4,74 +4,31 @@
  * takes part in transactions with the TypeScript inventory service, votes NO over its limit,
  * dead-letters what it cannot read, and learns the outcome after a SIGKILL while in doubt.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { Consumer, Kafka, Producer, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../support/cluster';
+import { LEDGER_LIMIT, LEDGER_NAME, PythonLedger } from '../support/python-ledger';
 import { FakeParticipant } from '../support/fake-participant';
 import { kafkaBrokers } from '../support/infra';
-import { ManagedProcess, waitUntil } from '../support/processes';
+import { waitUntil } from '../support/processes';
 import { TopicWatcher } from '../support/topic-watcher';
 
-const ROOT = resolve(__dirname, '..', '..');
-const PARTICIPANT_DIR = join(ROOT, 'examples', 'python-participant');
-const PYTHON = join(ROOT, '.local', 'py-participant-venv', 'bin', 'python');
-const SCRIPT = join(PARTICIPANT_DIR, 'participant.py');
-const NAME = 'ledger';
-const LIMIT = 1000;
+const NAME = LEDGER_NAME;
+const LIMIT = LEDGER_LIMIT;
 
 const cluster = new Cluster({ services: ['inventory'], inventorySeed: 'sku-1:100' });
+const ledger = new PythonLedger(cluster, 'py');
 // Topic names as docs/protocol.md section 2 gives them.
 const topics = {
   coordinator: `${cluster.prefix}.coordinator`,
   ledger: `${cluster.prefix}.rm.${NAME}`,
   dlq: `${cluster.prefix}.dlq`,
 };
-let workDir = '';
-let ledgerDb = '';
-let ledger: ManagedProcess | undefined;
-let starts = 0;
 let coordinatorTopic: TopicWatcher;
 
 interface LedgerDump {
   entries: Record<string, { amount: number; state: string }>;
   log: Record<string, { state: string; epoch: number; reason: string | null }>;
-}
-
-function ledgerEnv(): Record<string, string> {
-  return {
-    PARTICIPANT_NAME: NAME,
-    KAFKA_BROKERS: kafkaBrokers().join(','),
-    KAFKA_TOPIC_PREFIX: cluster.prefix,
-    LEDGER_DB: ledgerDb,
-    LEDGER_LIMIT: String(LIMIT),
-    ANNOUNCE_INTERVAL_MS: '500',
-    QUERY_INTERVAL_MS: '500',
-    KAFKA_SESSION_TIMEOUT_MS: '3000',
-  };
-}
-
-/** Starts the Python participant and waits until it consumes, has announced, and the coordinator lists it live. */
-async function startLedger(): Promise<ManagedProcess> {
-  const child = spawn(PYTHON, ['-u', SCRIPT], {
-    cwd: ROOT,
-    env: { ...process.env, PYTHONUNBUFFERED: '1', ...ledgerEnv() },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const started = new ManagedProcess(`${cluster.prefix}-${NAME}-py-${starts++}`, child);
-  ledger = started;
-  await started.waitForOutput(new RegExp(`^${NAME} ready$`, 'm'), 60_000);
-  await cluster.waitForLive(NAME);
-  return started;
-}
-
-/** The participant's SQLite state, read through its own `--dump` mode. */
-function dumpLedger(): LedgerDump {
-  const out = execFileSync(PYTHON, [SCRIPT, '--dump'], { cwd: ROOT, env: { ...process.env, ...ledgerEnv() }, encoding: 'utf8' });
-  return JSON.parse(out) as LedgerDump;
 }
 
 function transaction(amount: number, extra: { name: string; payload?: unknown }[] = [], timeoutMs?: number) {
@@ -94,21 +51,17 @@ async function completed(id: string): Promise<any> {
 }
 
 beforeAll(async () => {
-  // Idempotent and fast when the virtualenv is already there; creates it on a fresh clone.
-  execFileSync('bash', [join(PARTICIPANT_DIR, 'setup.sh')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-  workDir = mkdtempSync(join(tmpdir(), 'py-participant-'));
-  ledgerDb = join(workDir, 'ledger.db');
+  ledger.setup();
   await cluster.start();
   coordinatorTopic = new TopicWatcher(topics.coordinator);
   await coordinatorTopic.start();
-  await startLedger();
+  await ledger.start();
 });
 
 afterAll(async () => {
-  await ledger?.stop();
+  await ledger.stop();
   await coordinatorTopic?.stop();
   await cluster.stop();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
 describe('a Python participant built from docs/protocol.md', () => {
@@ -124,7 +77,7 @@ describe('a Python participant built from docs/protocol.md', () => {
     expect(body).toMatchObject({ state: 'COMMITTED', decision: 'COMMIT' });
     const done = await completed(body.id);
     expect(done.participants.find((p: { name: string }) => p.name === NAME)).toMatchObject({ vote: 'YES', acked: true });
-    const state = dumpLedger();
+    const state = ledger.dump<LedgerDump>();
     expect(state.entries[body.id]).toEqual({ amount: 250, state: 'committed' });
     expect(state.log[body.id]).toMatchObject({ state: 'committed' });
     const [stock] = await cluster.query('inventory', `SELECT available, reserved, sold FROM stock WHERE sku = 'sku-1'`);
@@ -136,7 +89,7 @@ describe('a Python participant built from docs/protocol.md', () => {
     expect(body).toMatchObject({ state: 'ABORTED', decision: 'ABORT' });
     expect(body.decisionReason).toMatch(new RegExp(`${NAME} voted no: amount 5000 exceeds the ledger limit of ${LIMIT}`));
     await completed(body.id);
-    const state = dumpLedger();
+    const state = ledger.dump<LedgerDump>();
     expect(state.entries[body.id]).toBeUndefined();
     expect(state.log[body.id]).toMatchObject({ state: 'aborted' });
     const [stock] = await cluster.query('inventory', `SELECT available, reserved, sold FROM stock WHERE sku = 'sku-1'`);
@@ -201,20 +154,20 @@ describe('a Python participant built from docs/protocol.md', () => {
         const { body } = await cluster.api('GET', `/v1/transactions/${txnId}`);
         return body.participants.find((p: { name: string }) => p.name === NAME).vote === 'YES';
       });
-      await ledger!.kill('SIGKILL');
+      await ledger.process!.kill('SIGKILL');
       // Its YES was durable before it left: the pending entry is on disk.
-      expect(dumpLedger().entries[txnId]).toEqual({ amount: 100, state: 'pending' });
+      expect(ledger.dump<LedgerDump>().entries[txnId]).toEqual({ amount: 100, state: 'pending' });
 
       await gate.vote(txnId, 'YES');
       expect((await pending).body).toMatchObject({ id: txnId, state: 'COMMITTED' });
-      expect(dumpLedger().entries[txnId].state).toBe('pending');
+      expect(ledger.dump<LedgerDump>().entries[txnId].state).toBe('pending');
 
       const isQuery = (e: { type: string; txnId: string; from: string }) => e.type === 'QUERY' && e.txnId === txnId && e.from === NAME;
-      await startLedger();
+      await ledger.start();
       await coordinatorTopic.waitForCount(isQuery, 1);
       const done = await completed(txnId);
       expect(done.participants.every((p: { acked: boolean }) => p.acked)).toBe(true);
-      const state = dumpLedger();
+      const state = ledger.dump<LedgerDump>();
       expect(state.entries[txnId]).toEqual({ amount: 100, state: 'committed' });
       expect(state.log[txnId].state).toBe('committed');
     } finally {
@@ -223,7 +176,7 @@ describe('a Python participant built from docs/protocol.md', () => {
   });
 
   it('stops cleanly on SIGTERM', async () => {
-    const running = ledger!;
+    const running = ledger.process!;
     running.child.kill('SIGTERM');
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });
