@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Admin, Consumer, Kafka, Producer, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope, EnvelopeOf } from '../../src/transport/kafka/envelope';
+import { waitForCompletion } from '../support/checkout';
 import { Cluster } from '../support/cluster';
 import { LEDGER_LIMIT, LEDGER_NAME, PythonLedger } from '../support/python-ledger';
 import { kafkaBrokers } from '../support/infra';
@@ -80,12 +81,7 @@ async function transaction(amount: number, extra: { name: string; payload?: unkn
   return response;
 }
 
-async function completed(id: string): Promise<any> {
-  return waitUntil(`transaction ${id} to complete`, async () => {
-    const { body } = await cluster.apiOn(2, 'GET', `/v1/transactions/${id}`);
-    return body.completed ? body : undefined;
-  }, 60_000);
-}
+const completed = (id: string): Promise<any> => waitForCompletion(cluster, id, { replica: 2, timeoutMs: 60_000 });
 
 const stock = async () => (await cluster.query('inventory', `SELECT available, reserved, sold FROM stock WHERE sku = 'sku-1'`))[0];
 

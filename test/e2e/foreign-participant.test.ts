@@ -6,6 +6,7 @@
  */
 import { Consumer, Kafka, Producer, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForCompletion } from '../support/checkout';
 import { Cluster } from '../support/cluster';
 import { LEDGER_LIMIT, LEDGER_NAME, PythonLedger } from '../support/python-ledger';
 import { FakeParticipant } from '../support/fake-participant';
@@ -43,12 +44,7 @@ function transaction(amount: number, extra: { name: string; payload?: unknown }[
   });
 }
 
-async function completed(id: string): Promise<any> {
-  return waitUntil(`transaction ${id} to complete`, async () => {
-    const { body } = await cluster.api('GET', `/v1/transactions/${id}`);
-    return body.completed ? body : undefined;
-  }, 60_000);
-}
+const completed = (id: string): Promise<any> => waitForCompletion(cluster, id, { timeoutMs: 60_000 });
 
 beforeAll(async () => {
   ledger.setup();
