@@ -160,9 +160,10 @@ export class PaxosCommitDriver implements ProtocolDriver, OnApplicationShutdown 
 
   private async acked(txnId: string, rm: string): Promise<void> {
     const txn = await this.txnLog.findById(txnId);
-    if (!txn?.participants.some((p) => p.name === rm)) return;
+    const participant = txn?.participants.find((p) => p.name === rm);
+    if (!txn || !participant) return;
     const startedAt = new Date(txn.createdAt).getTime();
-    if (!txn.participants.find((p) => p.name === rm)?.ackedAt) {
+    if (!participant.ackedAt) {
       await this.txnLog.appendAck(txnId, rm);
       this.events.emitFact({ type: 'acked', participant: rm }, { txnId, protocol: PAXOS_COMMIT, startedAt });
     }
