@@ -1,13 +1,12 @@
 /**
  * What the 2PC and 3PC coordinator drivers share: the transactions running in this replica
- * and their ownership (expect / adopt / release), one serial queue per transaction so a core
- * never sees two inputs of one transaction at once, timers, outbound envelopes, and answers
- * from the log for transactions not running here. Each driver keeps its own `apply`, which
- * runs one core step under the durability rule of protocols/common/effects.ts.
+ * and their ownership (expect / adopt / release), outbound envelopes, and answers from the
+ * log for transactions not running here. Queueing, timers, sending and the failure policy
+ * belong to the runtime (runtime/transaction-runtime.ts); each driver keeps only its `run`,
+ * which carries out one core step's writes and returns what to send and which timers to arm.
  */
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { Failpoint, Failpoints } from '../common/failpoints';
-import { KeyedSerialQueue } from '../common/keyed-serial-queue';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
 import { DecisionLogRepository } from '../decision-log/decision-log.repository';
@@ -20,11 +19,12 @@ import { Envelope, ProtocolName } from '../transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
 import { HEADER_TRACEPARENT, Topics } from '../transport/kafka/topics';
+import { StepOutcome, TransactionRuntime } from '../runtime/transaction-runtime';
+import { Clock, systemClock } from '../runtime/ports';
+import { RUNTIME_CLOCK } from '../runtime/runtime.constants';
 import { DecisionWaiters } from './decision-waiters';
 import { ProtocolDriver } from './protocol-driver';
 import { TransactionTrace } from './transaction-trace';
-
-
 
 /** A message type with its body, before the envelope's common fields are added. */
 export type EnvelopeContent = { [T in Envelope['type']]: { readonly type: T; readonly body: Extract<Envelope, { type: T }>['body'] } }[Envelope['type']];
@@ -39,7 +39,6 @@ export interface RunningTransaction<S> {
   readonly partition: number;
   readonly traceContext: string | null;
   readonly startedAt: number;
-  readonly timers: Map<string, NodeJS.Timeout>;
   readonly trace: TransactionTrace;
 }
 
@@ -54,7 +53,6 @@ export function runningFromLog<S>(txn: TransactionEntity, protocol: ProtocolName
     partition: txn.partition,
     traceContext: txn.traceContext,
     startedAt: new Date(txn.createdAt).getTime(),
-    timers: new Map(),
     trace: new TransactionTrace(txn.id, protocol, txn.traceContext, txn.decision),
   };
 }
@@ -70,19 +68,22 @@ export class DriverDependencies {
     readonly registry: ParticipantRegistry,
     readonly waiters: DecisionWaiters,
     readonly events: TransactionEvents,
+    /** Node's monotonic clock unless a simulation binds its own. */
+    @Optional() @Inject(RUNTIME_CLOCK) readonly clock: Clock = systemClock,
   ) {}
 }
+
+/** What a step of a coordinator driver leaves for the runtime. */
+export type DriverOutcome<I> = StepOutcome<I, OutboundMessage>;
 
 export abstract class ProtocolDriverBase<S extends { readonly txnId: string; readonly rms: readonly string[] }, I extends { readonly type: string }>
   implements ProtocolDriver, OnApplicationShutdown
 {
   abstract readonly protocol: ProtocolName;
   protected readonly logger = new Logger(this.constructor.name);
-  protected readonly active = new Map<string, RunningTransaction<S>>();
+  protected readonly runtime: TransactionRuntime<RunningTransaction<S>, I, OutboundMessage>;
   /** Transactions being logged by the API right now, about to `begin` here. */
   private readonly expected = new Set<string>();
-  private readonly queue = new KeyedSerialQueue();
-  protected stopping = false;
   protected readonly failpoints: Failpoints;
   protected readonly config: AppConfig;
   protected readonly topics: Topics;
@@ -91,11 +92,17 @@ export abstract class ProtocolDriverBase<S extends { readonly txnId: string; rea
   protected readonly registry: ParticipantRegistry;
   protected readonly waiters: DecisionWaiters;
   protected readonly events: TransactionEvents;
+  protected readonly clock: Clock;
 
   constructor(deps: DriverDependencies) {
+    this.clock = deps.clock ?? systemClock;
     ({ config: this.config, topics: this.topics, log: this.log, publisher: this.publisher } = deps);
     ({ registry: this.registry, waiters: this.waiters, events: this.events } = deps);
     this.failpoints = new Failpoints(deps.config.failpoints);
+    this.runtime = new TransactionRuntime<RunningTransaction<S>, I, OutboundMessage>(
+      { run: (txn, input) => this.run(txn, input), onFinish: (txn, txnId) => this.onFinish(txnId, txn) },
+      { name: 'transaction', transport: { send: (messages) => this.publisher.publish(messages) }, logger: this.logger, clock: this.clock },
+    );
     deps.registry.onParticipantDown((rm) => this.participantDown(rm));
   }
 
@@ -103,14 +110,16 @@ export abstract class ProtocolDriverBase<S extends { readonly txnId: string; rea
   abstract adopt(txn: TransactionEntity): Promise<void>;
   abstract deliver(envelope: Envelope): Promise<boolean>;
   abstract requestAbort(txnId: string, reason: string): Promise<void>;
-  /** Runs one input through the core; called by `dispatch`, one at a time per transaction. */
-  protected abstract apply(txnId: string, input: I): Promise<void>;
+  /**
+   * Runs one input through the core and resolves once the step's records are durable; the
+   * runtime then sends what it returns. Called one at a time per transaction.
+   */
+  protected abstract run(txn: RunningTransaction<S>, input: I): Promise<DriverOutcome<I> | undefined>;
   /** The registry's failure detector reports `rm` gone. */
   protected abstract participantDown(rm: string): void;
 
   onApplicationShutdown(): void {
-    this.stopping = true;
-    for (const txn of this.active.values()) for (const timer of txn.timers.values()) clearTimeout(timer);
+    this.runtime.stop();
   }
 
   expect(txnId: string): void {
@@ -122,43 +131,43 @@ export abstract class ProtocolDriverBase<S extends { readonly txnId: string; rea
   }
 
   isActive(txnId: string): boolean {
-    return this.active.has(txnId) || this.expected.has(txnId);
+    return this.runtime.has(txnId) || this.expected.has(txnId);
   }
 
   activeCount(): number {
-    return this.active.size;
+    return this.runtime.size;
   }
 
   /** Stops running the transactions of partitions this replica no longer holds; their new owner takes over. */
   release(partitions: readonly number[]): number {
-    const released = [...this.active].filter(([, txn]) => partitions.includes(txn.partition));
-    for (const [txnId, txn] of released) this.finish(txnId, txn);
+    const released = [...this.runtime.running()].filter(([, txn]) => partitions.includes(txn.partition));
+    for (const [txnId] of released) this.runtime.finish(txnId);
     return released.length;
   }
 
-  /** Starts running a transaction the API has just logged; it is no longer only expected. */
-  protected startRunning(txn: RunningTransaction<S>): void {
+  /** Starts running a transaction the API has just logged (or the log holds); it is no longer only expected. */
+  protected startRunning(txn: RunningTransaction<S>): boolean {
     this.expected.delete(txn.state.txnId);
-    this.active.set(txn.state.txnId, txn);
+    return this.runtime.start(txn.state.txnId, txn);
   }
 
-  protected dispatch(txnId: string, input: I): Promise<void> {
-    return this.queue.run(txnId, () => this.apply(txnId, input)).catch((error: Error) => {
-      this.logger.error(`transaction ${txnId}: ${input.type} failed: ${error.stack ?? error.message}`);
-    });
+  /** Feeds an input to a running transaction; resolves once its step has been tried. */
+  protected async dispatch(txnId: string, input: I): Promise<void> {
+    await this.runtime.submit(txnId, input);
   }
 
+  protected running(txnId: string): RunningTransaction<S> | undefined {
+    return this.runtime.get(txnId);
+  }
+
+  /** A driver's own timer on a running transaction, outside any step. */
   protected arm(txn: RunningTransaction<S>, timer: string, afterMs: number, input: I): void {
-    clearTimeout(txn.timers.get(timer));
-    const handle = setTimeout(() => void this.dispatch(txn.state.txnId, input), afterMs);
-    handle.unref();
-    txn.timers.set(timer, handle);
+    this.runtime.arm(txn.state.txnId, { name: timer, afterMs, input });
   }
 
-  protected finish(txnId: string, txn: RunningTransaction<S>): void {
-    for (const timer of txn.timers.values()) clearTimeout(timer);
+  /** The transaction leaves this process (done, released, or owned by someone newer). */
+  protected onFinish(_txnId: string, txn: RunningTransaction<S>): void {
     txn.trace.end();
-    this.active.delete(txnId);
   }
 
   protected emit(txn: RunningTransaction<S>, fact: TransactionFact): void {
@@ -192,19 +201,14 @@ export abstract class ProtocolDriverBase<S extends { readonly txnId: string; rea
   }
 
   /**
-   * Sends one step's messages. With `partial` on, only the first message leaves and the
-   * process stops at that failpoint, so a test can kill it with a decision (or a PreCommit)
-   * delivered to some participants only.
+   * What a step sends. With `partial` on, only the first message leaves and the process stops
+   * at that failpoint, so a test can kill it with a decision (or a PreCommit) delivered to
+   * some participants only.
    */
-  protected async publish(txnId: string, outbound: OutboundMessage[], partial?: Failpoint): Promise<void> {
+  protected sending(txnId: string, outbound: OutboundMessage[], partial?: Failpoint): Pick<DriverOutcome<I>, 'messages' | 'afterSend'> {
     const stopHalfway = partial !== undefined && outbound.length > 1 && this.failpoints.isEnabled(partial);
-    try {
-      await this.publisher.publish(stopHalfway ? outbound.slice(0, 1) : outbound);
-    } catch (error) {
-      // Lost prepares end in the prepare timeout; lost decisions are resent by the resend timer.
-      this.logger.warn(`transaction ${txnId}: sending ${outbound.length} message(s) failed: ${(error as Error).message}`);
-    }
-    if (stopHalfway) await this.failpoints.reach(partial, txnId);
+    if (!stopHalfway) return { messages: outbound };
+    return { messages: outbound.slice(0, 1), afterSend: () => this.failpoints.reach(partial, txnId) };
   }
 
   /**
@@ -227,6 +231,6 @@ export abstract class ProtocolDriverBase<S extends { readonly txnId: string; rea
       sentAt: new Date().toISOString(),
       body,
     } as Envelope;
-    await this.publish(txnId, [{ topic: this.participantTopic(rm), envelope }]);
+    await this.publisher.publish([{ topic: this.participantTopic(rm), envelope }]);
   }
 }

@@ -32,12 +32,14 @@ import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../telemetry/t
 import { Envelope } from '../transport/kafka/envelope';
 import { OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { CoreInput, outboundOf, toCoreInput } from './three-phase-messages';
-import { DriverDependencies, ProtocolDriverBase, RunningTransaction, runningFromLog } from './protocol-driver.base';
+import { DriverDependencies, DriverOutcome, ProtocolDriverBase, RunningTransaction, runningFromLog } from './protocol-driver.base';
+import { ArmTimer } from '../runtime/transaction-runtime';
 import { TransactionFact } from '../telemetry/transaction-events';
 
 /** The driver's own inputs: the core's, and the failure detector's look at silent participants. */
 type ThreePhaseInput = CoreInput | { readonly type: 'checkAckTimeout' };
 type Running = RunningTransaction<CoordinatorState>;
+type Outcome = DriverOutcome<ThreePhaseInput>;
 /** A write the driver adds to a step for operators, and the event it stands for. */
 type Note = { readonly write: () => Promise<void>; readonly fact?: TransactionFact };
 
@@ -78,7 +80,7 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
    * have finished by themselves); with nothing logged nobody can be pre-committed, so it aborts.
    */
   adopt(txn: TransactionEntity): Promise<void> {
-    if (this.active.has(txn.id)) return Promise.resolve();
+    if (this.runtime.has(txn.id)) return Promise.resolve();
     const records: TmRecord[] = [];
     if (txn.precommittedAt) records.push({ type: 'precommit' });
     if (txn.decision) records.push({ type: 'decision', decision: txn.decision });
@@ -86,7 +88,7 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
     const restored = restoreCoordinator(txn.id, rms, records);
     const acked = txn.participants.filter((p) => p.ackedAt !== null).map((p) => p.name);
     this.watches.set(txn.id, { instances: new Map(), begunHere: false });
-    this.active.set(txn.id, runningFromLog(txn, '3pc', { ...restored, acked }));
+    this.startRunning(runningFromLog(txn, '3pc', { ...restored, acked }));
     return this.dispatch(txn.id, { type: 'recover', why: 'coordinator recovered without a PreCommit in the log: nobody can have committed' });
   }
 
@@ -94,20 +96,20 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
     const input = toCoreInput(envelope);
     if (input === undefined) return false;
     if (input === null) return true;
-    if (this.active.has(envelope.txnId)) await this.dispatch(envelope.txnId, input);
+    if (this.runtime.has(envelope.txnId)) await this.dispatch(envelope.txnId, input);
     else if (input.type === 'vote' || input.type === 'decisionReq') await this.answerFromLog(envelope.txnId, envelope.from, envelope.epoch, COORDINATOR_ROLE);
     return true;
   }
 
   /** Aborting is the coordinator's to do only while votes are outstanding: nobody is pre-committed yet. */
   requestAbort(txnId: string, reason: string): Promise<void> {
-    const txn = this.active.get(txnId);
+    const txn = this.running(txnId);
     if (txn?.state.tmState !== 'waitingVotes') return Promise.resolve();
     return this.dispatch(txnId, { type: 'timer', timer: 'voteTimeout', why: reason });
   }
 
   protected participantDown(rm: string): void {
-    for (const [txnId, txn] of this.active) {
+    for (const [txnId, txn] of this.runtime.running()) {
       if (!txn.state.rms.includes(rm)) continue;
       if (txn.state.tmState === 'waitingVotes' && !txn.state.tmPrepared.includes(rm)) {
         void this.dispatch(txnId, { type: 'timer', timer: 'voteTimeout', why: `participant ${rm} stopped announcing` });
@@ -117,19 +119,17 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
     }
   }
 
-  protected finish(txnId: string, txn: Running): void {
+  protected onFinish(txnId: string, txn: Running): void {
     this.watches.delete(txnId);
-    super.finish(txnId, txn);
+    super.onFinish(txnId, txn);
   }
 
-  protected async apply(txnId: string, input: ThreePhaseInput): Promise<void> {
-    const txn = this.active.get(txnId);
-    if (!txn || this.stopping) return;
+  protected run(txn: Running, input: ThreePhaseInput): Promise<Outcome | undefined> {
     if (input.type === 'checkAckTimeout') return this.checkAckTimeout(txn);
     return this.runCore(txn, input);
   }
 
-  private async runCore(txn: Running, input: CoreInput): Promise<void> {
+  private async runCore(txn: Running, input: CoreInput): Promise<Outcome> {
     const txnId = txn.state.txnId;
     const parent = contextForTransaction(txn.traceContext);
     const before = txn.state;
@@ -150,9 +150,10 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
     await Promise.all(notes.map((note) => note.write()));
     if (durable.some((ok) => ok === false)) {
       this.logger.warn(`transaction ${txnId}: a newer owner holds it; stopping here without sending`);
-      this.finish(txnId, txn);
-      return;
+      return { finished: true };
     }
+    const adopted = durable.find((r): r is Decision => typeof r === 'string');
+    if (adopted) return this.adoptLogged(txn, adopted);
     txn.state = result.state;
     for (const note of notes) if (note.fact) this.emit(txn, note.fact);
     const logged = persists.flatMap((e) => (e.kind === 'persist' ? [e.record.type] : []));
@@ -164,17 +165,38 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
       await this.reach(txn, 'after-decision-logged');
     }
     const outbound: OutboundMessage[] = [];
-    for (const effect of rest) this.carryOut(txn, effect, outbound);
+    const timers: ArmTimer<ThreePhaseInput>[] = [];
+    for (const effect of rest) this.carryOut(txn, effect, outbound, timers);
     const partial = logged.includes('decision') ? 'after-some-decisions-sent' : logged.includes('precommit') ? 'after-some-precommits-sent' : undefined;
     const halfway = partial && this.watches.get(txnId)?.begunHere ? partial : undefined;
-    await context.with(txn.trace.context(parent), () => this.publish(txnId, outbound, halfway));
-    await this.afterSend(txn, input);
-    if (decision && txn.state.rms.every((rm) => txn.state.acked.includes(rm))) await this.complete(txn);
+    const sent = this.sending(txnId, outbound, halfway);
+    const finished = decision !== undefined && txn.state.rms.every((rm) => txn.state.acked.includes(rm));
+    if (finished) await this.complete(txn);
+    return {
+      ...sent,
+      timers,
+      around: (send) => context.with(txn.trace.context(parent), send),
+      afterSend: async () => {
+        await sent.afterSend?.();
+        await this.afterSend(txn, input);
+      },
+      finished,
+    };
+  }
+
+  /**
+   * The log already holds a decision other than this step's (a stale owner wrote it first):
+   * the logged one is the outcome, and this coordinator carries it out as a recovering one would.
+   */
+  private adoptLogged(txn: Running, logged: Decision): Promise<Outcome> {
+    this.logger.warn(`transaction ${txn.state.txnId}: the log already holds ${logged}; carrying that out`);
+    txn.state = { ...restoreCoordinator(txn.state.txnId, txn.state.rms, [{ type: 'precommit' }, { type: 'decision', decision: logged }]), acked: txn.state.acked };
+    return this.runCore(txn, { type: 'recover' });
   }
 
   private async preCommitLogged(txn: Running, parent: ReturnType<typeof contextForTransaction>): Promise<void> {
     const watch = this.watches.get(txn.state.txnId);
-    if (watch) watch.preCommitDeadline = Date.now() + this.preCommitPromiseMs();
+    if (watch) watch.preCommitDeadline = this.clock.now() + this.preCommitPromiseMs();
     this.emit(txn, { type: 'preCommitted' });
     txn.trace.startPhase('precommit', parent);
     await this.reach(txn, 'after-precommit-logged');
@@ -197,7 +219,6 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
   private async complete(txn: Running): Promise<void> {
     await this.log.markComplete(txn.state.txnId);
     this.emit(txn, { type: 'completed' });
-    this.finish(txn.state.txnId, txn);
   }
 
   /**
@@ -205,18 +226,15 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
    * Only a verdict of "all crashed" lets the core commit on `ackTimeout`; otherwise look again
    * shortly, and once the promise made in PRECOMMIT has run out, step down into doubt.
    */
-  private async checkAckTimeout(txn: Running): Promise<void> {
-    if (txn.state.tmState !== 'precommitting') return;
+  private async checkAckTimeout(txn: Running): Promise<Outcome | undefined> {
+    if (txn.state.tmState !== 'precommitting') return undefined;
     const silent = txn.state.rms.filter((rm) => !txn.state.preCommitAcked.includes(rm));
     const crashed = await this.crashed(txn, silent);
     if (silent.every((rm) => crashed.has(rm))) {
       return this.runCore(txn, { type: 'timer', timer: 'ackTimeout', why: `every participant prepared; ${silent.join(', ')} crashed before acknowledging PreCommit` });
     }
     const deadline = this.watches.get(txn.state.txnId)?.preCommitDeadline ?? 0;
-    if (Date.now() < deadline) {
-      this.arm(txn, 'ackTimeout', this.recheckMs(), { type: 'checkAckTimeout' });
-      return;
-    }
+    if (this.clock.now() < deadline) return { timers: [{ name: 'ackTimeout', afterMs: this.recheckMs(), input: { type: 'checkAckTimeout' } }] };
     // The participants may already be running the termination protocol without us: from now
     // on this coordinator only asks, exactly as if it had crashed and restarted.
     this.logger.warn(`transaction ${txn.state.txnId}: ${silent.join(', ')} neither acknowledged PreCommit nor failed in time; asking the participants`);
@@ -247,7 +265,7 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
     );
   }
 
-  private carryOut(txn: Running, effect: CoordinatorEffect, outbound: OutboundMessage[]): void {
+  private carryOut(txn: Running, effect: CoordinatorEffect, outbound: OutboundMessage[], timers: ArmTimer<ThreePhaseInput>[]): void {
     switch (effect.kind) {
       case 'persist':
         return;
@@ -256,7 +274,7 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
         return;
       case 'setTimer':
         // ackTimeout goes through the failure detector first; the others reach the core as they are.
-        this.arm(txn, effect.timer, effect.afterMs, effect.timer === 'ackTimeout' ? { type: 'checkAckTimeout' } : { type: 'timer', timer: effect.timer });
+        timers.push({ name: effect.timer, afterMs: effect.afterMs, input: effect.timer === 'ackTimeout' ? { type: 'checkAckTimeout' } : { type: 'timer', timer: effect.timer } });
         return;
       case 'decide':
         this.waiters.notify(txn.state.txnId, effect.decision);
@@ -266,8 +284,8 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
     }
   }
 
-  /** Returns false when the log says a newer owner holds the transaction. */
-  private async persist(txn: Running, record: TmRecord, input: CoreInput): Promise<boolean> {
+  /** Returns false when the log says a newer owner holds the transaction, and the logged decision when it differs. */
+  private async persist(txn: Running, record: TmRecord, input: CoreInput): Promise<boolean | Decision> {
     const { txnId } = txn.state;
     switch (record.type) {
       case 'precommit':
@@ -278,8 +296,7 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
           this.log.appendDecisionAtEpoch(txnId, txn.epoch, record.decision, this.reasonFor(input, record.decision)),
         );
         if (logged === null) return false;
-        if (logged !== record.decision) throw new Error(`log already holds ${logged}; refusing to act on ${record.decision}`);
-        return true;
+        return logged === record.decision ? true : logged;
       }
       default:
         return assertNever(record, 'record');

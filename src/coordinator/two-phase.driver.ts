@@ -1,21 +1,22 @@
 /**
- * Runs the pure 2PC coordinator core against the real world: the decision log in Postgres,
- * Kafka, and timers. It carries out every step's persist effects, and waits for them to be
- * durable, before any of the step's messages leave (see protocols/common/effects.ts), and it
- * feeds one input at a time to each transaction so the core never sees interleaved steps.
+ * The 2PC coordinator role: the pure core (protocols/two-phase/coordinator.ts), its storage
+ * mapping onto the decision log (active-transaction.ts) and its wire codec. Each step's
+ * records are durable before `run` resolves; the runtime then sends the step's messages and
+ * arms its timers. A decision write that finds another decision logged adopts the logged one.
  */
 import { Injectable } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { assertNever } from '../protocols/common/assert';
-import { orderForDurability } from '../protocols/common/effects';
+import { Decision, orderForDurability } from '../protocols/common/effects';
 import { CoordinatorEffect, CoordinatorInput, CoordinatorState, TmConfig, TmRecord, decisionOf, initialCoordinatorState, step } from '../protocols/two-phase/coordinator';
 import { TmToRm } from '../protocols/two-phase/messages';
 import { Envelope } from '../transport/kafka/envelope';
 import { OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../telemetry/txn-tracing';
 import { ActiveTransaction, activeFromLog } from './active-transaction';
-import { DriverDependencies, ProtocolDriverBase } from './protocol-driver.base';
+import { DriverDependencies, DriverOutcome, ProtocolDriverBase } from './protocol-driver.base';
+import { ArmTimer } from '../runtime/transaction-runtime';
 
 @Injectable()
 export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, CoordinatorInput> {
@@ -39,8 +40,7 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
    * restart): it re-sends a logged decision, and presumed abort ends an undecided one.
    */
   adopt(txn: TransactionEntity): Promise<void> {
-    if (this.active.has(txn.id)) return Promise.resolve();
-    this.active.set(txn.id, activeFromLog(txn));
+    if (!this.startRunning(activeFromLog(txn))) return Promise.resolve();
     return this.dispatch(txn.id, { type: 'recover' });
   }
 
@@ -48,24 +48,23 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
   async deliver(envelope: Envelope): Promise<boolean> {
     const input = toCoordinatorInput(envelope);
     if (!input) return false;
-    if (this.active.has(envelope.txnId)) await this.dispatch(envelope.txnId, input);
+    if (this.runtime.has(envelope.txnId)) await this.dispatch(envelope.txnId, input);
     else if (input.type === 'vote' || input.type === 'query') await this.answerFromLog(envelope.txnId, input.rm, envelope.epoch);
     return true;
   }
 
   requestAbort(txnId: string, reason: string): Promise<void> {
-    return this.active.has(txnId) ? this.dispatch(txnId, { type: 'abortRequested', reason }) : Promise.resolve();
+    return this.runtime.has(txnId) ? this.dispatch(txnId, { type: 'abortRequested', reason }) : Promise.resolve();
   }
 
   protected participantDown(rm: string): void {
-    for (const [txnId, txn] of this.active) {
+    for (const [txnId, txn] of this.runtime.running()) {
       if (txn.state.rms.includes(rm) && decisionOf(txn.state) === undefined) void this.dispatch(txnId, { type: 'participantDown', rm });
     }
   }
 
-  protected async apply(txnId: string, input: CoordinatorInput): Promise<void> {
-    const txn = this.active.get(txnId);
-    if (!txn || this.stopping) return;
+  protected async run(txn: ActiveTransaction, input: CoordinatorInput): Promise<DriverOutcome<CoordinatorInput>> {
+    const txnId = txn.state.txnId;
     const parent = contextForTransaction(txn.traceContext);
     const result = step(txn.state, input, this.tmConfig(txn));
     const { persists, rest } = orderForDurability<CoordinatorEffect>(result.effects);
@@ -78,7 +77,8 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
       txn.trace.startPhase(logged ? 'commit' : 'prepare', parent, { 'txn.recovered': true, ...(logged ? { [ATTR_TXN_DECISION]: logged } : {}) });
     }
     // The durability rule: every record of this step is in the log before anything below runs.
-    await Promise.all(persists.map((effect) => effect.kind === 'persist' && this.persist(txn, effect.record)));
+    const logged = await this.persistAll(txn, persists);
+    if (logged !== undefined) return this.adoptLogged(txn, logged);
     txn.state = result.state;
     const decision = decisionOf(txn.state);
     const decidedNow = decision !== undefined && persists.some((e) => e.kind === 'persist' && e.record.type === 'decision');
@@ -88,18 +88,50 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
     }
     for (const effect of persists) if (effect.kind === 'persist') this.emitPersisted(txn, effect.record);
     const outbound: OutboundMessage[] = [];
-    for (const effect of rest) this.carryOut(txn, effect, outbound);
-    await context.with(txn.trace.context(parent), () => this.publish(txnId, outbound, decidedNow ? 'after-some-decisions-sent' : undefined));
+    const timers: ArmTimer<CoordinatorInput>[] = [];
+    for (const effect of rest) this.carryOut(txn, effect, outbound, timers);
+    const sent = this.sending(txnId, outbound, decidedNow ? 'after-some-decisions-sent' : undefined);
+    return {
+      ...sent,
+      timers,
+      around: (send) => context.with(txn.trace.context(parent), send),
+      afterSend: async () => {
+        await sent.afterSend?.();
+        await this.afterSend(txn, input, decision);
+      },
+      finished: txn.state.done,
+    };
+  }
+
+  private async afterSend(txn: ActiveTransaction, input: CoordinatorInput, decision: Decision | undefined): Promise<void> {
+    const txnId = txn.state.txnId;
     if (input.type === 'begin') {
       this.emit(txn, { type: 'prepareSent', participants: txn.state.rms });
       await this.failpoints.reach('after-prepare-sent', txnId);
     }
     if (input.type === 'vote' && decision === undefined && txn.state.tmPrepared.length > 0) await this.failpoints.reach('after-votes', txnId);
     if (input.type === 'recover') this.emit(txn, { type: 'recovered', decided: decisionOf(txn.state) !== undefined });
-    if (txn.state.done) this.finish(txnId, txn);
   }
 
-  private carryOut(txn: ActiveTransaction, effect: CoordinatorEffect, outbound: OutboundMessage[]): void {
+  /** Writes a step's records together; returns the logged decision when it differs from the step's. */
+  private async persistAll(txn: ActiveTransaction, persists: readonly CoordinatorEffect[]): Promise<Decision | undefined> {
+    const results = await Promise.all(persists.map((effect) => (effect.kind === 'persist' ? this.persist(txn, effect.record) : undefined)));
+    return results.find((r): r is Decision => r !== undefined);
+  }
+
+  /**
+   * The log already holds another decision (a stale owner, or an operator, wrote it first).
+   * The log is the truth: this transaction now carries out the logged decision, from its
+   * logged records, as a recovering TM would.
+   */
+  private async adoptLogged(txn: ActiveTransaction, logged: Decision): Promise<DriverOutcome<CoordinatorInput>> {
+    this.logger.warn(`transaction ${txn.state.txnId}: the log already holds ${logged}; carrying that out`);
+    const entry = await this.log.findById(txn.state.txnId);
+    txn.state = entry ? activeFromLog(entry).state : { ...txn.state, tmState: logged === 'COMMIT' ? 'committed' : 'aborted' };
+    return this.run(txn, { type: 'recover' });
+  }
+
+  private carryOut(txn: ActiveTransaction, effect: CoordinatorEffect, outbound: OutboundMessage[], timers: ArmTimer<CoordinatorInput>[]): void {
     switch (effect.kind) {
       case 'persist':
         return;
@@ -107,7 +139,7 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
         outbound.push(this.outbound(txn, effect.to, effect.message));
         return;
       case 'setTimer':
-        this.arm(txn, effect.timer, effect.afterMs, { type: 'timer', timer: effect.timer });
+        timers.push({ name: effect.timer, afterMs: effect.afterMs, input: { type: 'timer', timer: effect.timer } });
         return;
       case 'decide':
         this.waiters.notify(txn.state.txnId, effect.decision);
@@ -132,25 +164,28 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
     }
   }
 
-  private async persist(txn: ActiveTransaction, record: TmRecord): Promise<void> {
+  /** Returns the logged decision when the log holds a different one than the record. */
+  private async persist(txn: ActiveTransaction, record: TmRecord): Promise<Decision | undefined> {
     const txnId = txn.state.txnId;
     switch (record.type) {
       case 'vote':
-        return this.log.appendVote(txnId, record.rm, record.vote === 'Prepared' ? 'YES' : 'NO', record.reason);
+        await this.log.appendVote(txnId, record.rm, record.vote === 'Prepared' ? 'YES' : 'NO', record.reason);
+        return undefined;
       case 'decision': {
         const attributes = { ...txn.trace.attributes, [ATTR_TXN_DECISION]: record.decision };
         const logged = await inSpan('decision-log append decision', txn.trace.context(), attributes, () =>
           this.log.appendDecision(txnId, record.decision, record.reason),
         );
-        if (logged !== record.decision) throw new Error(`log already holds ${logged}; refusing to act on ${record.decision}`);
-        return;
+        return logged === record.decision ? undefined : logged;
       }
       case 'ack':
-        return this.log.appendAck(txnId, record.rm);
+        await this.log.appendAck(txnId, record.rm);
+        return undefined;
       case 'complete':
-        return this.log.markComplete(txnId);
+        await this.log.markComplete(txnId);
+        return undefined;
       default:
-        assertNever(record, 'record');
+        return assertNever(record, 'record');
     }
   }
 
@@ -173,7 +208,7 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
    * by presumed abort: callers resume only what already has a logged decision.
    */
   async resume(txnId: string): Promise<void> {
-    if (this.active.has(txnId)) return this.dispatch(txnId, { type: 'timer', timer: 'resend' });
+    if (this.runtime.has(txnId)) return this.dispatch(txnId, { type: 'timer', timer: 'resend' });
     const logged = await this.log.findById(txnId);
     if (logged && logged.completedAt === null) await this.adopt(logged);
   }

@@ -57,6 +57,33 @@ export function decisionOf(state: CoordinatorState): Decision | undefined {
   return undefined;
 }
 
+/**
+ * What a TM knows after a restart or a takeover: the transaction row (its participants) plus
+ * the records it logged. The decision log and the simulator both rebuild a TM through this.
+ */
+export function restoreCoordinator(txnId: string, rms: readonly string[], records: readonly TmRecord[]): CoordinatorState {
+  let state: CoordinatorState = { ...initialCoordinatorState(txnId, rms), tmState: 'preparing' };
+  for (const record of records) {
+    switch (record.type) {
+      case 'vote':
+        if (record.vote === 'Prepared' && !state.tmPrepared.includes(record.rm)) state = { ...state, tmPrepared: [...state.tmPrepared, record.rm] };
+        break;
+      case 'decision':
+        state = { ...state, tmState: record.decision === 'COMMIT' ? 'committed' : 'aborted' };
+        break;
+      case 'ack':
+        if (!state.acked.includes(record.rm)) state = { ...state, acked: [...state.acked, record.rm] };
+        break;
+      case 'complete':
+        state = { ...state, done: true };
+        break;
+      default:
+        assertNever(record, 'record');
+    }
+  }
+  return state;
+}
+
 const unchanged = (state: CoordinatorState): CoordinatorStep => ({ state, effects: [] });
 
 function decisionMessage(state: CoordinatorState): TmToRm {

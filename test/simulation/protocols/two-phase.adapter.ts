@@ -12,27 +12,8 @@ import { StateTable } from './states';
 export const TWO_PHASE_TM_CONFIG: tm.TmConfig = { prepareTimeoutMs: 300, resendIntervalMs: 100 };
 export const TWO_PHASE_RM_CONFIG: rm.RmConfig = { queryIntervalMs: 200 };
 
-/** What a TM knows after a restart: the transaction row plus its own log records. */
-export function restoreTm(txnId: string, rms: readonly string[], records: readonly tm.TmRecord[]): tm.CoordinatorState {
-  let state: tm.CoordinatorState = { ...tm.initialCoordinatorState(txnId, rms), tmState: 'preparing' };
-  for (const record of records) {
-    switch (record.type) {
-      case 'vote':
-        if (record.vote === 'Prepared' && !state.tmPrepared.includes(record.rm)) state = { ...state, tmPrepared: [...state.tmPrepared, record.rm] };
-        break;
-      case 'decision':
-        state = { ...state, tmState: record.decision === 'COMMIT' ? 'committed' : 'aborted' };
-        break;
-      case 'ack':
-        if (!state.acked.includes(record.rm)) state = { ...state, acked: [...state.acked, record.rm] };
-        break;
-      case 'complete':
-        state = { ...state, done: true };
-        break;
-    }
-  }
-  return state;
-}
+/** What a TM knows after a restart: the core's own restore from the transaction row and its records. */
+export const restoreTm = tm.restoreCoordinator;
 
 export function restoreRm(txnId: string, id: string, records: readonly rm.RmRecord[]): rm.ParticipantState {
   const last = records[records.length - 1];
