@@ -6,16 +6,12 @@ import { BadRequestException, PayloadTooLargeException } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { PARTICIPANT_NAME_PATTERN, PROTOCOLS, ProtocolName } from '../transport/kafka/envelope';
+import { CreateTransactionRequest } from '../coordinator/transaction-request';
 
 /** Every protocol the product knows; a coordinator serves those it has a driver for. */
 export const KNOWN_PROTOCOLS = PROTOCOLS;
 
-export interface CreateTransactionRequest {
-  readonly protocol: ProtocolName;
-  readonly participants: readonly { readonly name: string; readonly payload: unknown }[];
-  readonly timeoutMs: number;
-  readonly requestHash: string;
-}
+export type { CreateTransactionRequest };
 
 const ALLOWED_FIELDS = new Set(['protocol', 'participants', 'timeoutMs']);
 const ALLOWED_PARTICIPANT_FIELDS = new Set(['name', 'payload']);

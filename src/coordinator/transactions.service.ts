@@ -9,7 +9,7 @@ import { APP_CONFIG } from '../config/config.constants';
 import { DecisionLogRepository, TransactionFilter } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { ParticipantRegistry } from '../registry/participant-registry.service';
-import { CreateTransactionRequest } from '../api/create-transaction.request';
+import { CreateTransactionRequest } from './transaction-request';
 import { activeTraceparent } from '../telemetry/txn-tracing';
 import { DecisionWaiters } from './decision-waiters';
 import { PartitionOwnership } from './partition-ownership';

@@ -13,10 +13,13 @@ import { KafkaPublisher, OutboundMessage } from '../../transport/kafka/kafka-pub
 import { topicsFor } from '../../transport/kafka/topics';
 import { AcceptorStore } from './acceptor-store';
 import { AcceptorDriver } from './acceptor.driver';
+import { ManualClock } from '../../runtime/manual-clock';
 
 const membership: Membership = { rms: ['inventory', 'payments'], acceptors: ['c1', 'c2', 'c3'] };
 
-function setup(options: { phase2bToRms?: boolean; failWrites?: boolean } = {}) {
+function setup(options: { phase2bToRms?: boolean; failWrites?: boolean; failFirstWrites?: number } = {}) {
+  let failFirst = options.failFirstWrites ?? 0;
+  const clock = new ManualClock();
   const events: string[] = [];
   const sent: OutboundMessage[] = [];
   const durable = new Map<string, AcceptorRecord[]>();
@@ -24,7 +27,7 @@ function setup(options: { phase2bToRms?: boolean; failWrites?: boolean } = {}) {
     load: async (txnId: string) => durable.get(txnId) ?? [],
     persist: async (txnId: string, record: AcceptorRecord) => {
       await new Promise((resolve) => setTimeout(resolve, 5));
-      if (options.failWrites) throw new Error('database down');
+      if (options.failWrites || failFirst-- > 0) throw new Error('database down');
       durable.set(txnId, [...(durable.get(txnId) ?? []), record]);
       events.push(`persist ${Object.keys(record.instances).join(',')}`);
     },
@@ -37,8 +40,8 @@ function setup(options: { phase2bToRms?: boolean; failWrites?: boolean } = {}) {
   } as unknown as KafkaPublisher;
   const registry = { topicOf: () => undefined } as unknown as ParticipantRegistry;
   const config = { coordinatorId: 'c2', topicPrefix: 't', paxosCommit: { phase2bToRms: options.phase2bToRms ?? false } } as unknown as AppConfig;
-  const make = () => new AcceptorDriver(config, topicsFor('t'), store, publisher, registry);
-  return { driver: make(), make, events, sent, durable };
+  const make = () => new AcceptorDriver(config, topicsFor('t'), store, publisher, registry, clock);
+  return { driver: make(), make, events, sent, durable, clock };
 }
 
 const vote = (rm: string, value: 'Prepared' | 'Aborted', reason?: string): EnvelopeOf<'PHASE2A'> => ({
@@ -84,6 +87,21 @@ describe('acceptor driver', () => {
     const { driver, sent } = setup({ failWrites: true });
     await driver.handle(phase1a(1));
     expect(sent).toEqual([]);
+  });
+
+  it('tries a failed write again and answers only once it is durable', async () => {
+    const { driver, sent, durable, clock } = setup({ failFirstWrites: 1 });
+    await driver.handle(phase1a(1));
+    expect(sent).toEqual([]);
+    expect(durable.get('x1')).toBeUndefined();
+    const replied = new Promise<void>((resolve) => {
+      const poll = (): void => (sent.length > 0 ? resolve() : void setTimeout(poll, 1));
+      poll();
+    });
+    clock.advance(clock.nextAt() ?? 0);
+    await replied;
+    expect(durable.get('x1')).toHaveLength(1);
+    expect(sent[0].envelope).toMatchObject({ type: 'PHASE1B', body: { promised: true } });
   });
 
   it('answers phase 1a from its durable state after a restart, and keeps its promise', async () => {

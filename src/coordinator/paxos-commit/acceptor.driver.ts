@@ -11,9 +11,11 @@
  * handlers do. Ballot-0 acceptances are bundled into one phase 2b, sent from the step of the
  * last vote; that step's span links to the earlier steps whose acceptances it reports.
  */
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { Link, SpanContext, context, trace } from '@opentelemetry/api';
-import { KeyedSerialQueue } from '../../common/keyed-serial-queue';
+import { Clock, systemClock } from '../../runtime/ports';
+import { RUNTIME_CLOCK } from '../../runtime/runtime.constants';
+import { StepOutcome, TransactionRuntime } from '../../runtime/transaction-runtime';
 import { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.constants';
 import { orderForDurability } from '../../protocols/common/effects';
@@ -41,11 +43,13 @@ interface Held {
   readonly acceptedIn: Map<string, SpanContext>;
 }
 
+type AcceptorMessage = EnvelopeOf<'PHASE2A' | 'PHASE1A'>;
+
 @Injectable()
 export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(AcceptorDriver.name);
-  private readonly held = new Map<string, Held>();
-  private readonly queue = new KeyedSerialQueue();
+  /** Held transactions are the runtime's entries; one not held is restored from the acceptor database. */
+  private readonly runtime: TransactionRuntime<Held, AcceptorMessage, OutboundMessage>;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -54,7 +58,14 @@ export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
     private readonly store: AcceptorStore,
     private readonly publisher: KafkaPublisher,
     private readonly registry: ParticipantRegistry,
-  ) {}
+    @Optional() @Inject(RUNTIME_CLOCK) clock: Clock = systemClock,
+  ) {
+    this.runtime = new TransactionRuntime<Held, AcceptorMessage, OutboundMessage>(
+      { run: (held, envelope) => this.apply(held, envelope), load: (txnId) => this.restore(txnId) },
+      // Nothing was revealed by a step that failed: it is tried again, never answered half-done.
+      { name: 'acceptor transaction', transport: { send: (messages) => this.publisher.publish(messages) }, logger: this.logger, clock },
+    );
+  }
 
   onModuleInit(): void {
     if (!this.config.paxosCommit) return;
@@ -64,19 +75,17 @@ export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     clearInterval(this.sweeper);
+    this.runtime.stop();
   }
 
-  /** Handles a PHASE2A or PHASE1A addressed to this acceptor; resolves once its replies are out. */
-  handle(envelope: EnvelopeOf<'PHASE2A' | 'PHASE1A'>): Promise<void> {
-    return this.queue.run(envelope.txnId, () => this.apply(envelope)).catch((error: Error) => {
-      // Nothing was revealed: to the proposer this is a lost message, which Paxos tolerates.
-      this.logger.error(`transaction ${envelope.txnId}: ${envelope.type} from ${envelope.from} failed: ${error.stack ?? error.message}`);
-    });
+  /** Handles a PHASE2A or PHASE1A addressed to this acceptor; resolves once its step has been tried. */
+  async handle(envelope: AcceptorMessage): Promise<void> {
+    await this.runtime.submit(envelope.txnId, envelope);
   }
 
-  private apply(envelope: EnvelopeOf<'PHASE2A' | 'PHASE1A'>): Promise<void> {
+  private apply(held: Held, envelope: AcceptorMessage): Promise<StepOutcome<AcceptorMessage, OutboundMessage> | undefined> {
     const message = phaseMessage(envelope);
-    if (!message || (message.type !== 'phase2a' && message.type !== 'phase1a')) return Promise.resolve();
+    if (!message || (message.type !== 'phase2a' && message.type !== 'phase1a')) return Promise.resolve(undefined);
     const { round, replica } = message.ballot;
     const attributes = {
       [ATTR_TXN_ID]: envelope.txnId,
@@ -88,11 +97,10 @@ export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
       'paxos.instances': message.type === 'phase2a' ? message.entries.map((e) => e.rm) : [...message.instances],
     };
     const name = message.type === 'phase2a' ? 'acceptor phase 2a' : 'acceptor phase 1a';
-    return inSpan(name, context.active(), attributes, () => this.step(envelope, message));
+    return inSpan(name, context.active(), attributes, () => this.step(held, envelope, message));
   }
 
-  private async step(envelope: EnvelopeOf<'PHASE2A' | 'PHASE1A'>, message: MessageOf<'phase2a' | 'phase1a'>): Promise<void> {
-    const held = await this.holdingOf(envelope.txnId);
+  private async step(held: Held, envelope: AcceptorMessage, message: MessageOf<'phase2a' | 'phase1a'>): Promise<StepOutcome<AcceptorMessage, OutboundMessage>> {
     if (message.type === 'phase2a' && isBallotZero(message.ballot)) for (const [rm, reason] of reasonsOf(envelope as EnvelopeOf<'PHASE2A'>)) held.reasons.set(rm, reason);
     const input: AcceptorInput = message.type === 'phase2a' ? { type: 'phase2a', message } : { type: 'phase1a', message };
     const result = step(held.state, input, this.acceptorConfig());
@@ -103,7 +111,9 @@ export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
     held.touchedAt = Date.now();
     const outbound = rest.flatMap((effect) => (effect.kind === 'send' ? [this.outbound(held, effect.to, effect.message)] : []));
     this.traceBundle(held, message, rest);
-    if (outbound.length > 0) await this.publisher.publish(outbound);
+    // The replies leave under this step's span, once the runtime has them.
+    const span = context.active();
+    return { messages: outbound, around: (send) => context.with(span, send) };
   }
 
   /**
@@ -130,13 +140,9 @@ export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
     if (links.length > 0) span.addLinks(links);
   }
 
-  private async holdingOf(txnId: string): Promise<Held> {
-    const known = this.held.get(txnId);
-    if (known) return known;
+  private async restore(txnId: string): Promise<Held> {
     const state = restoreAcceptor(txnId, this.config.coordinatorId, await this.store.load(txnId));
-    const held: Held = { state, touchedAt: Date.now(), reasons: new Map(), acceptedIn: new Map() };
-    this.held.set(txnId, held);
-    return held;
+    return { state, touchedAt: Date.now(), reasons: new Map(), acceptedIn: new Map() };
   }
 
   /**
@@ -161,8 +167,8 @@ export class AcceptorDriver implements OnModuleInit, OnApplicationShutdown {
    */
   private evictIdle(): void {
     const cutoff = Date.now() - IDLE_EVICT_MS;
-    for (const [txnId, held] of this.held) {
-      if (held.touchedAt < cutoff && held.state.dirty.length === 0) this.held.delete(txnId);
+    for (const [txnId, held] of [...this.runtime.running()]) {
+      if (held.touchedAt < cutoff && held.state.dirty.length === 0) this.runtime.finish(txnId);
     }
   }
 }

@@ -9,8 +9,6 @@ import { isBallotZero } from '../../protocols/paxos-commit/messages';
 import { TransactionEntity } from '../../decision-log/transaction.entity';
 import { TransactionTrace } from '../transaction-trace';
 
-export type LeaderTimer = 'retry' | 'resend';
-
 export interface LeaderRun {
   state: LeaderState;
   readonly txnId: string;
@@ -19,7 +17,6 @@ export interface LeaderRun {
   readonly traceContext: string | null;
   readonly startedAt: number;
   readonly trace: TransactionTrace;
-  readonly timers: Map<LeaderTimer, NodeJS.Timeout>;
   /** Why participants voted Aborted, as the acceptors passed it on. */
   readonly reasons: Map<string, string>;
   /** Instances whose chosen value is already in the shared log's vote column. */
@@ -37,7 +34,6 @@ export function newRun(txn: TransactionEntity, state: LeaderState): LeaderRun {
     traceContext: txn.traceContext,
     startedAt: new Date(txn.createdAt).getTime(),
     trace: new TransactionTrace(txn.id, 'paxos-commit', txn.traceContext, txn.decision),
-    timers: new Map(),
     reasons: new Map(),
     recorded: new Set(),
     cause: 'prepare timed out',

@@ -8,10 +8,9 @@
  * the acceptors, which is what a new leader does. Which transactions to run is decided by
  * PaxosCommitDriver; this class carries out one transaction's steps, one at a time.
  */
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
 import { Failpoint, Failpoints } from '../../common/failpoints';
-import { KeyedSerialQueue } from '../../common/keyed-serial-queue';
 import { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.constants';
 import { DecisionLogRepository } from '../../decision-log/decision-log.repository';
@@ -31,19 +30,22 @@ import { HEADER_TRACEPARENT, Topics } from '../../transport/kafka/topics';
 import { DecisionWaiters } from '../decision-waiters';
 import { AcceptorStore } from './acceptor-store';
 import { FailureDetector } from './failure-detector';
-import { LeaderRun, LeaderTimer, chosenInBallotZero, decisionReason, newRun, votedAborted } from './leader-run';
+import { LeaderRun, chosenInBallotZero, decisionReason, newRun, votedAborted } from './leader-run';
+import { Clock, systemClock } from '../../runtime/ports';
+import { RUNTIME_CLOCK } from '../../runtime/runtime.constants';
+import { ArmTimer, StepOutcome, TransactionRuntime } from '../../runtime/transaction-runtime';
 import { PaxosCommitLog } from './paxos-commit-log';
 
-type Input = LeaderInput & { readonly cause?: string };
+/** The core's inputs, and the driver's own: re-sending a decided outcome, and a stalled ballot's check. */
+type Input = (LeaderInput & { readonly cause?: string }) | { readonly type: 'resend' } | { readonly type: 'retryCheck' };
+type Outcome = StepOutcome<Input, OutboundMessage>;
 
 @Injectable()
 export class LeaderDriver implements OnApplicationShutdown {
   private readonly logger = new Logger(LeaderDriver.name);
-  private readonly runs = new Map<string, LeaderRun>();
+  private readonly runtime: TransactionRuntime<LeaderRun, Input, OutboundMessage>;
   private readonly starting = new Set<string>();
-  private readonly queue = new KeyedSerialQueue();
   private readonly failpoints: Failpoints;
-  private stopping = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -56,26 +58,31 @@ export class LeaderDriver implements OnApplicationShutdown {
     private readonly waiters: DecisionWaiters,
     private readonly events: TransactionEvents,
     private readonly detector: FailureDetector,
+    @Optional() @Inject(RUNTIME_CLOCK) clock: Clock = systemClock,
   ) {
     this.failpoints = new Failpoints(config.failpoints);
+    this.runtime = new TransactionRuntime<LeaderRun, Input, OutboundMessage>(
+      { run: (run, input) => this.run(run, input), onFinish: (run) => run.trace.end() },
+      { name: 'transaction', transport: { send: (messages) => this.publisher.publish(messages) }, logger: this.logger, clock },
+    );
   }
 
   onApplicationShutdown(): void {
-    this.stopping = true;
-    for (const run of this.runs.values()) for (const timer of run.timers.values()) clearTimeout(timer);
+    this.runtime.stop();
   }
 
   isRunning(txnId: string): boolean {
-    return this.runs.has(txnId) || this.starting.has(txnId);
+    return this.runtime.has(txnId) || this.starting.has(txnId);
   }
 
   runningCount(): number {
-    return this.runs.size;
+    return this.runtime.size;
   }
 
   /** Undecided runs still listening for the ballot-0 vote of `rm`. */
   waitingFor(rm: string): string[] {
-    return [...this.runs.values()]
+    return [...this.runtime.running()]
+      .map(([, run]) => run)
       .filter((r) => !r.state.decision && r.state.phase === 'listening' && r.state.membership.rms.includes(rm) && r.state.learner.chosen[rm] === undefined)
       .map((r) => r.txnId);
   }
@@ -85,7 +92,7 @@ export class LeaderDriver implements OnApplicationShutdown {
    * with a ballot above every round this replica has used for it.
    */
   async start(txn: TransactionEntity): Promise<void> {
-    if (this.isRunning(txn.id) || this.stopping) return;
+    if (this.isRunning(txn.id) || this.runtime.isStopping()) return;
     this.starting.add(txn.id);
     try {
       const me = this.config.coordinatorId;
@@ -94,12 +101,13 @@ export class LeaderDriver implements OnApplicationShutdown {
       const membership = claim.began ? proposed : claim.membership;
       // Restored even for a begin: a round used before a restart must never be used again.
       const state = restoreLeader(txn.id, me, membership, await this.store.leaderRecords(txn.id));
-      this.runs.set(txn.id, newRun(txn, state));
+      const run = newRun(txn, state);
+      this.runtime.start(txn.id, run);
       if (!claim.began && claim.previousLeader !== me) {
         this.logger.log(`taking over transaction ${txn.id} from leader ${claim.previousLeader}`);
-        this.emit(this.runs.get(txn.id)!, { type: 'takenOver', fromOwner: claim.previousLeader, epoch: txn.epoch });
+        this.emit(run, { type: 'takenOver', fromOwner: claim.previousLeader, epoch: txn.epoch });
       }
-      void this.dispatch(txn.id, claim.began ? { type: 'begin' } : { type: 'takeover', cause: 'leader takeover' });
+      void this.runtime.submit(txn.id, claim.began ? { type: 'begin' } : { type: 'takeover', cause: 'leader takeover' });
     } finally {
       this.starting.delete(txn.id);
     }
@@ -107,69 +115,49 @@ export class LeaderDriver implements OnApplicationShutdown {
 
   /** Finishes a transaction whose decision is logged: tells every participant that has not acknowledged it. */
   finishDecided(txn: TransactionEntity): void {
-    if (this.isRunning(txn.id) || !txn.decision || this.stopping) return;
+    if (this.isRunning(txn.id) || !txn.decision || this.runtime.isStopping()) return;
     const membership: Membership = { rms: txn.participants.map((p) => p.name), acceptors: this.acceptors() };
     const state = { ...restoreLeader(txn.id, this.config.coordinatorId, membership, []), decision: txn.decision };
     const run = newRun(txn, state);
-    this.runs.set(txn.id, run);
+    this.runtime.start(txn.id, run);
     run.trace.startPhase('commit', contextForTransaction(txn.traceContext), { 'txn.recovered': true, [ATTR_TXN_DECISION]: txn.decision });
     this.emit(run, { type: 'recovered', decided: true });
-    void this.queue.run(txn.id, () => this.resend(txn.id)).catch((error: Error) => {
-      this.logger.warn(`transaction ${txn.id}: resend failed: ${error.message}`);
-      this.rearm(txn.id);
-    });
+    void this.runtime.submit(txn.id, { type: 'resend' });
   }
 
   /** A PHASE1B or PHASE2B for this leader. */
   deliver(envelope: EnvelopeOf<'PHASE1B' | 'PHASE2B'>): void {
     const message = phaseMessage(envelope);
-    const run = this.runs.get(envelope.txnId);
+    const run = this.runtime.get(envelope.txnId);
     if (!run || !message || (message.type !== 'phase1b' && message.type !== 'phase2b')) return;
     if (envelope.type === 'PHASE2B') for (const [rm, reason] of reasonsOf(envelope)) run.reasons.set(rm, reason);
-    void this.dispatch(envelope.txnId, message.type === 'phase1b' ? { type: 'phase1b', message } : { type: 'phase2b', message });
+    void this.runtime.submit(envelope.txnId, message.type === 'phase1b' ? { type: 'phase1b', message } : { type: 'phase2b', message });
   }
 
   /** A participant in doubt asks; a decided run answers it. */
   query(txnId: string, rm: string): void {
-    if (this.runs.has(txnId)) void this.dispatch(txnId, { type: 'query', rm });
+    if (this.runtime.has(txnId)) void this.runtime.submit(txnId, { type: 'query', rm });
   }
 
   /** Starts a higher ballot now instead of waiting (a participant went away, an operator asked). */
   ballotNow(txnId: string, cause: string): void {
-    const run = this.runs.get(txnId);
-    if (run && !run.state.decision) void this.dispatch(txnId, { type: 'timer', timer: 'retry', cause });
+    const run = this.runtime.get(txnId);
+    if (run && !run.state.decision) void this.runtime.submit(txnId, { type: 'timer', timer: 'retry', cause });
   }
 
   /** Stops running a transaction another leader now runs. */
   drop(txnId: string): void {
-    const run = this.runs.get(txnId);
-    if (!run) return;
-    for (const timer of run.timers.values()) clearTimeout(timer);
-    run.trace.end();
-    this.runs.delete(txnId);
+    this.runtime.finish(txnId);
   }
 
-  private dispatch(txnId: string, input: Input): Promise<void> {
-    return this.queue.run(txnId, () => this.apply(txnId, input)).catch((error: Error) => {
-      this.logger.error(`transaction ${txnId}: ${input.type} failed: ${error.stack ?? error.message}`);
-      this.rearm(txnId);
-    });
+  private run(run: LeaderRun, input: Input): Promise<Outcome | undefined> {
+    if (input.type === 'resend') return this.resend(run);
+    if (input.type === 'retryCheck') return this.retry(run);
+    return this.stepCore(run, input);
   }
 
-  /**
-   * After a failed step (a database or broker outage) the run tries again later rather than
-   * stalling: a higher ballot if undecided, the outcome again if decided.
-   */
-  private rearm(txnId: string): void {
-    const run = this.runs.get(txnId);
-    if (!run || this.stopping) return;
-    if (run.state.decision) this.arm(run, 'resend', this.config.resendIntervalMs);
-    else this.arm(run, 'retry', this.config.paxosCommit?.retryIntervalMs ?? 1000);
-  }
-
-  private async apply(txnId: string, input: Input): Promise<void> {
-    const run = this.runs.get(txnId);
-    if (!run || this.stopping) return;
+  private async stepCore(run: LeaderRun, input: LeaderInput & { readonly cause?: string }): Promise<Outcome> {
+    const txnId = run.txnId;
     const parent = contextForTransaction(run.traceContext);
     if (input.type === 'phase2b') {
       const { acceptor, ballot, entries } = input.message;
@@ -185,21 +173,31 @@ export class LeaderDriver implements OnApplicationShutdown {
     // The votes and the decision are independent rows: written together, they share a group commit.
     const votes = this.recordChosen(run);
     const decided = rest.find((e) => e.kind === 'decide');
-    if (decided?.kind === 'decide') await this.recordDecision(run, decided.decision, parent, votes);
-    else await votes;
+    if (decided?.kind === 'decide') {
+      if (!(await this.recordDecision(run, decided.decision, parent, votes))) return { finished: true };
+    } else await votes;
     const outbound: OutboundMessage[] = [];
+    const timers: ArmTimer<Input>[] = [];
     for (const effect of rest) {
       if (effect.kind === 'send') outbound.push(this.outbound(run, effect.to, effect.message));
-      if (effect.kind === 'setTimer') this.arm(run, 'retry', effect.afterMs);
+      if (effect.kind === 'setTimer') timers.push({ name: 'retry', afterMs: effect.afterMs, input: { type: 'retryCheck' } });
     }
-    await context.with(run.trace.context(parent), () => this.publish(txnId, outbound, decided !== undefined));
-    if (input.type === 'begin') {
-      this.emit(run, { type: 'prepareSent', participants: run.state.membership.rms });
-      await this.reach('leader-after-prepare-sent', txnId);
-    }
-    if (input.type === 'takeover') this.emit(run, { type: 'recovered', decided: false });
-    if (input.type === 'phase2b' && !run.state.decision) await this.reach('leader-after-some-phase2b', txnId);
-    if (decided) this.arm(run, 'resend', this.config.resendIntervalMs);
+    if (decided) timers.push({ name: 'resend', afterMs: this.config.resendIntervalMs, input: { type: 'resend' } });
+    const sent = this.sending(txnId, outbound, decided !== undefined);
+    return {
+      ...sent,
+      timers,
+      around: (send) => context.with(run.trace.context(parent), send),
+      afterSend: async () => {
+        await sent.afterSend?.();
+        if (input.type === 'begin') {
+          this.emit(run, { type: 'prepareSent', participants: run.state.membership.rms });
+          await this.reach('leader-after-prepare-sent', txnId);
+        }
+        if (input.type === 'takeover') this.emit(run, { type: 'recovered', decided: false });
+        if (input.type === 'phase2b' && !run.state.decision) await this.reach('leader-after-some-phase2b', txnId);
+      },
+    };
   }
 
   /** Newly chosen instances become the participants' votes in the shared log, for the API. */
@@ -216,7 +214,8 @@ export class LeaderDriver implements OnApplicationShutdown {
     for (const { rm, vote } of votes) this.emit(run, { type: 'voted', participant: rm, vote });
   }
 
-  private async recordDecision(run: LeaderRun, decision: Decision, parent: ReturnType<typeof contextForTransaction>, votes: Promise<void>): Promise<void> {
+  /** False when the log holds another decision: this replica then stops acting on the transaction. */
+  private async recordDecision(run: LeaderRun, decision: Decision, parent: ReturnType<typeof contextForTransaction>, votes: Promise<void>): Promise<boolean> {
     const reason = decisionReason(run, decision);
     const attributes = { ...run.trace.attributes, [ATTR_TXN_DECISION]: decision };
     const [logged] = await Promise.all([
@@ -228,31 +227,35 @@ export class LeaderDriver implements OnApplicationShutdown {
     // Every leader reads the outcome off the same chosen values (tcConsistent); a different
     // logged decision means a broken invariant, and nothing may be sent on top of it.
     if (logged !== decision) {
-      this.drop(run.txnId);
-      throw new Error(`invariant violated: learned ${decision} but the log holds ${logged}; this replica stops acting on the transaction`);
+      this.logger.error(`transaction ${run.txnId}: invariant violated: learned ${decision} but the log holds ${logged}; this replica stops acting on the transaction`);
+      return false;
     }
     run.trace.decided(decision, parent);
     this.emit(run, { type: 'decided', decision, reason });
     this.waiters.notify(run.txnId, decision);
     await this.reach('leader-after-decision', run.txnId);
+    return true;
   }
 
   /** Re-sends the decision to participants that have not acknowledged it, until all have. */
-  private async resend(txnId: string): Promise<void> {
-    const run = this.runs.get(txnId);
-    if (!run || this.stopping || !run.state.decision) return;
+  private async resend(run: LeaderRun): Promise<Outcome | undefined> {
+    const txnId = run.txnId;
+    if (!run.state.decision) return undefined;
     const txn = await this.txnLog.findById(txnId);
-    if (!txn || txn.completedAt) return this.drop(txnId);
+    if (!txn || txn.completedAt) return { finished: true };
     const unacked = txn.participants.filter((p) => p.ackedAt === null).map((p) => p.name);
     if (unacked.length === 0) {
       // Acks that came before the decision was logged could not complete it; this does.
       if (await this.log.complete(txnId)) this.emit(run, { type: 'completed' });
-      return this.drop(txnId);
+      return { finished: true };
     }
     const decision = run.state.decision;
-    // A resend belongs to the commit phase, whatever step armed its timer.
-    await context.with(run.trace.context(), () => this.publish(txnId, unacked.map((rm) => this.outbound(run, rm, { type: 'Outcome', txnId, decision }))));
-    this.arm(run, 'resend', this.config.resendIntervalMs);
+    return {
+      messages: unacked.map((rm) => this.outbound(run, rm, { type: 'Outcome', txnId, decision })),
+      // A resend belongs to the commit phase, whatever step armed its timer.
+      around: (send) => context.with(run.trace.context(), send),
+      timers: [{ name: 'resend', afterMs: this.config.resendIntervalMs, input: { type: 'resend' } }],
+    };
   }
 
   private outbound(run: LeaderRun, to: string, message: PaxosCommitMessage): OutboundMessage {
@@ -284,42 +287,22 @@ export class LeaderDriver implements OnApplicationShutdown {
     }
   }
 
-  private async publish(txnId: string, outbound: OutboundMessage[], outcomes = false): Promise<void> {
-    if (outcomes && outbound.length > 1 && this.failpoints.isEnabled('after-some-decisions-sent')) {
-      // The fault tests stop this leader after its outcome reached the first participant only.
-      await this.publish(txnId, outbound.slice(0, 1));
-      await this.reach('after-some-decisions-sent', txnId);
-    }
-    try {
-      await this.publisher.publish(outbound);
-    } catch (error) {
-      // Lost phase messages end in a retry with a higher ballot; lost outcomes are re-sent.
-      this.logger.warn(`transaction ${txnId}: sending ${outbound.length} message(s) failed: ${(error as Error).message}`);
-    }
-  }
-
-  private arm(run: LeaderRun, timer: LeaderTimer, afterMs: number): void {
-    clearTimeout(run.timers.get(timer));
-    const fire = timer === 'resend' ? () => this.queue.run(run.txnId, () => this.resend(run.txnId)) : () => this.retry(run);
-    const failed = (error: Error): void => {
-      this.logger.warn(`transaction ${run.txnId}: ${timer} failed: ${error.message}`);
-      this.rearm(run.txnId);
-    };
-    const handle = setTimeout(() => void fire().catch(failed), afterMs);
-    handle.unref();
-    run.timers.set(timer, handle);
+  /** What a step sends; the fault tests stop this leader after its outcome reached the first participant only. */
+  private sending(txnId: string, outbound: OutboundMessage[], outcomes: boolean): Pick<Outcome, 'messages' | 'afterSend'> {
+    if (!outcomes || outbound.length <= 1 || !this.failpoints.isEnabled('after-some-decisions-sent')) return { messages: outbound };
+    return { messages: outbound.slice(0, 1), afterSend: () => this.reach('after-some-decisions-sent', txnId) };
   }
 
   /** A stalled ballot is retried only by the trusted leader; others wait, or let go once another runs it. */
-  private async retry(run: LeaderRun): Promise<void> {
-    if (run.state.decision || this.runs.get(run.txnId) !== run) return;
+  private async retry(run: LeaderRun): Promise<Outcome | undefined> {
+    if (run.state.decision) return undefined;
     if (this.detector.isLeader()) {
       const cause = run.state.phase === 'listening' ? 'prepare timed out' : 'ballot stalled';
-      return this.dispatch(run.txnId, { type: 'timer', timer: 'retry', cause });
+      return this.stepCore(run, { type: 'timer', timer: 'retry', cause });
     }
     const current = await this.log.findRun(run.txnId);
-    if (current && current.leader !== this.config.coordinatorId) return this.drop(run.txnId);
-    this.arm(run, 'retry', this.config.paxosCommit?.retryIntervalMs ?? 1000);
+    if (current && current.leader !== this.config.coordinatorId) return { finished: true };
+    return { timers: [{ name: 'retry', afterMs: this.config.paxosCommit?.retryIntervalMs ?? 1000, input: { type: 'retryCheck' } }] };
   }
 
   private leaderConfig(run: LeaderRun): LeaderConfig {
