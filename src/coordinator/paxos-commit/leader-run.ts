@@ -23,6 +23,8 @@ export interface LeaderRun {
   readonly recorded: Set<string>;
   /** Why the latest leader ballot was started, to explain an instance it made Aborted. */
   cause: string;
+  /** Leader ballots this run has started (beyond ballot 0), for the retry backoff. */
+  ballots: number;
 }
 
 export function newRun(txn: TransactionEntity, state: LeaderState): LeaderRun {
@@ -37,6 +39,7 @@ export function newRun(txn: TransactionEntity, state: LeaderState): LeaderRun {
     reasons: new Map(),
     recorded: new Set(),
     cause: 'prepare timed out',
+    ballots: 0,
   };
 }
 

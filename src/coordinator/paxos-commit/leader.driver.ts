@@ -180,7 +180,7 @@ export class LeaderDriver implements OnApplicationShutdown {
     const timers: ArmTimer<Input>[] = [];
     for (const effect of rest) {
       if (effect.kind === 'send') outbound.push(this.outbound(run, effect.to, effect.message));
-      if (effect.kind === 'setTimer') timers.push({ name: 'retry', afterMs: effect.afterMs, input: { type: 'retryCheck' } });
+      if (effect.kind === 'setTimer') timers.push({ name: 'retry', afterMs: this.retryDelay(run, input, effect.afterMs), input: { type: 'retryCheck' } });
     }
     if (decided) timers.push({ name: 'resend', afterMs: this.config.resendIntervalMs, input: { type: 'resend' } });
     const sent = this.sending(txnId, outbound, decided !== undefined);
@@ -291,6 +291,20 @@ export class LeaderDriver implements OnApplicationShutdown {
   private sending(txnId: string, outbound: OutboundMessage[], outcomes: boolean): Pick<Outcome, 'messages' | 'afterSend'> {
     if (!outcomes || outbound.length <= 1 || !this.failpoints.isEnabled('after-some-decisions-sent')) return { messages: outbound };
     return { messages: outbound.slice(0, 1), afterSend: () => this.reach('after-some-decisions-sent', txnId) };
+  }
+
+  /**
+   * How long a ballot may stall before the next. Each ballot this run starts without deciding
+   * doubles the wait (up to 8x) and every wait is jittered, so two replicas that both believe
+   * they lead (a detector still settling) stop pre-empting each other in lockstep and one
+   * ballot gets through: safety never needed this, progress does.
+   */
+  private retryDelay(run: LeaderRun, input: Input, afterMs: number): number {
+    // The prepare window after a begin is the client's timeout: it is kept exactly.
+    if (input.type !== 'timer' && input.type !== 'takeover') return afterMs;
+    run.ballots++;
+    const backoff = afterMs * 2 ** Math.min(Math.max(run.ballots - 1, 0), 3);
+    return Math.round(backoff * (0.75 + 0.5 * Math.random()));
   }
 
   /** A stalled ballot is retried only by the trusted leader; others wait, or let go once another runs it. */
