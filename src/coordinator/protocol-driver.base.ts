@@ -19,7 +19,8 @@ import { Envelope, ProtocolName } from '../transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
 import { KAFKA_TOPICS } from '../transport/kafka/kafka.constants';
 import { HEADER_TRACEPARENT, Topics } from '../transport/kafka/topics';
-import { StepOutcome, TransactionRuntime } from '../runtime/transaction-runtime';
+import { ArmTimer, StepOutcome, TransactionRuntime } from '../runtime/transaction-runtime';
+import { Context, context } from '@opentelemetry/api';
 import { Clock, systemClock } from '../runtime/ports';
 import { RUNTIME_CLOCK } from '../runtime/runtime.constants';
 import { DecisionWaiters } from './decision-waiters';
@@ -75,6 +76,17 @@ export class DriverDependencies {
 
 /** What a step of a coordinator driver leaves for the runtime. */
 export type DriverOutcome<I> = StepOutcome<I, OutboundMessage>;
+
+/** A step's messages and timers as a driver collects them, before `outcome` wraps them. */
+export interface StepWork<I> {
+  readonly outbound: OutboundMessage[];
+  readonly timers: ArmTimer<I>[];
+  /** A failpoint that stops the send halfway (fault tests only). */
+  readonly partial?: Failpoint;
+  /** What to do once the step's messages are out. */
+  readonly then: () => Promise<void>;
+  readonly finished?: boolean;
+}
 
 export abstract class ProtocolDriverBase<S extends { readonly txnId: string; readonly rms: readonly string[] }, I extends { readonly type: string }>
   implements ProtocolDriver, OnApplicationShutdown
@@ -201,14 +213,25 @@ export abstract class ProtocolDriverBase<S extends { readonly txnId: string; rea
   }
 
   /**
-   * What a step sends. With `partial` on, only the first message leaves and the process stops
-   * at that failpoint, so a test can kill it with a decision (or a PreCommit) delivered to
-   * some participants only.
+   * What a step leaves to the runtime: its messages, sent in the transaction's trace, its
+   * timers, and `then` after the send. With `partial` on, only the first message leaves and
+   * the process stops at that failpoint, so a test can kill it with a decision (or a
+   * PreCommit) delivered to some participants only.
    */
-  protected sending(txnId: string, outbound: OutboundMessage[], partial?: Failpoint): Pick<DriverOutcome<I>, 'messages' | 'afterSend'> {
+  protected outcome(txn: RunningTransaction<S>, parent: Context, step: StepWork<I>): DriverOutcome<I> {
+    const txnId = txn.state.txnId;
+    const { outbound, partial } = step;
     const stopHalfway = partial !== undefined && outbound.length > 1 && this.failpoints.isEnabled(partial);
-    if (!stopHalfway) return { messages: outbound };
-    return { messages: outbound.slice(0, 1), afterSend: () => this.failpoints.reach(partial, txnId) };
+    return {
+      messages: stopHalfway ? outbound.slice(0, 1) : outbound,
+      timers: step.timers,
+      finished: step.finished,
+      around: (send) => context.with(txn.trace.context(parent), send),
+      afterSend: async () => {
+        if (stopHalfway) await this.failpoints.reach(partial, txnId);
+        await step.then();
+      },
+    };
   }
 
   /**

@@ -12,7 +12,6 @@
  * into doubt, because the participants are by then entitled to finish without it.
  */
 import { Injectable } from '@nestjs/common';
-import { context } from '@opentelemetry/api';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { assertNever } from '../protocols/common/assert';
 import { Failpoint } from '../common/failpoints';
@@ -169,19 +168,9 @@ export class ThreePhaseDriver extends ProtocolDriverBase<CoordinatorState, Three
     for (const effect of rest) this.carryOut(txn, effect, outbound, timers);
     const partial = logged.includes('decision') ? 'after-some-decisions-sent' : logged.includes('precommit') ? 'after-some-precommits-sent' : undefined;
     const halfway = partial && this.watches.get(txnId)?.begunHere ? partial : undefined;
-    const sent = this.sending(txnId, outbound, halfway);
     const finished = decision !== undefined && txn.state.rms.every((rm) => txn.state.acked.includes(rm));
     if (finished) await this.complete(txn);
-    return {
-      ...sent,
-      timers,
-      around: (send) => context.with(txn.trace.context(parent), send),
-      afterSend: async () => {
-        await sent.afterSend?.();
-        await this.afterSend(txn, input);
-      },
-      finished,
-    };
+    return this.outcome(txn, parent, { outbound, timers, partial: halfway, then: () => this.afterSend(txn, input), finished });
   }
 
   /**

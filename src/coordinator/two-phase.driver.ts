@@ -5,7 +5,6 @@
  * arms its timers. A decision write that finds another decision logged adopts the logged one.
  */
 import { Injectable } from '@nestjs/common';
-import { context } from '@opentelemetry/api';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { assertNever } from '../protocols/common/assert';
 import { Decision, orderForDurability } from '../protocols/common/effects';
@@ -90,17 +89,13 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
     const outbound: OutboundMessage[] = [];
     const timers: ArmTimer<CoordinatorInput>[] = [];
     for (const effect of rest) this.carryOut(txn, effect, outbound, timers);
-    const sent = this.sending(txnId, outbound, decidedNow ? 'after-some-decisions-sent' : undefined);
-    return {
-      ...sent,
+    return this.outcome(txn, parent, {
+      outbound,
       timers,
-      around: (send) => context.with(txn.trace.context(parent), send),
-      afterSend: async () => {
-        await sent.afterSend?.();
-        await this.afterSend(txn, input, decision);
-      },
+      partial: decidedNow ? 'after-some-decisions-sent' : undefined,
+      then: () => this.afterSend(txn, input, decision),
       finished: txn.state.done,
-    };
+    });
   }
 
   private async afterSend(txn: ActiveTransaction, input: CoordinatorInput, decision: Decision | undefined): Promise<void> {
