@@ -49,6 +49,12 @@ export function initialParticipantState(txnId: string, rm: string): ParticipantS
   return { txnId, rm, rmState: 'working' };
 }
 
+/** What an RM knows after a restart: its last durable record names its state (the SDK's log row holds just that). */
+export function restoreParticipant(txnId: string, rm: string, records: readonly RmRecord[]): ParticipantState {
+  const last = records[records.length - 1];
+  return { ...initialParticipantState(txnId, rm), rmState: last ? last.type : 'working' };
+}
+
 const unchanged = (state: ParticipantState): ParticipantStep => ({ state, effects: [] });
 
 type Unaddressed<M> = M extends unknown ? Omit<M, 'txnId' | 'rm'> : never;

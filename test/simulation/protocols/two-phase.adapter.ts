@@ -15,11 +15,7 @@ export const TWO_PHASE_RM_CONFIG: rm.RmConfig = { queryIntervalMs: 200 };
 /** What a TM knows after a restart: the core's own restore from the transaction row and its records. */
 export const restoreTm = tm.restoreCoordinator;
 
-export function restoreRm(txnId: string, id: string, records: readonly rm.RmRecord[]): rm.ParticipantState {
-  const last = records[records.length - 1];
-  const rmState: rm.RmState = last ? last.type : 'working';
-  return { ...rm.initialParticipantState(txnId, id), rmState };
-}
+export const restoreRm = rm.restoreParticipant;
 
 export class TwoPhaseAdapter implements ProtocolAdapter {
   readonly protocol = '2pc' as const;
