@@ -4,12 +4,12 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { CoordinatorModule } from './coordinator/coordinator.module';
 import { OpsModule } from './ops/ops.module';
-import { TelemetryModule } from './telemetry/telemetry.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { KafkaModule } from './transport/kafka/kafka.module';
 
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
-    return { module: AppModule, imports: [ConfigModule.forRoot(config), KafkaModule, CoordinatorModule, ApiModule, TelemetryModule, OpsModule] };
+    return { module: AppModule, imports: [ConfigModule.forRoot(config), KafkaModule, CoordinatorModule, ApiModule, MetricsModule, OpsModule] };
   }
 }

@@ -10,7 +10,7 @@ import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
 import { ProtocolDrivers } from '../coordinator/protocol-driver';
 import { DecisionLogRepository } from '../decision-log/decision-log.repository';
-import { TransactionEvent, TransactionEvents } from './transaction-events';
+import { TransactionEvent, TransactionEvents } from '../telemetry/transaction-events';
 
 /** From a few milliseconds (a local commit) to minutes (a participant that was down). */
 const LATENCY_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
