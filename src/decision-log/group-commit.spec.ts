@@ -72,6 +72,7 @@ describe('isTransientDatabaseError', () => {
     expect(isTransientDatabaseError(adminShutdown())).toBe(true);
     expect(isTransientDatabaseError({ message: 'x', driverError: { code: '57P03', message: 'the database system is starting up' } })).toBe(true);
     expect(isTransientDatabaseError({ code: '08006', message: 'connection failure' })).toBe(true);
+    expect(isTransientDatabaseError({ name: 'QueryRunnerProviderAlreadyReleasedError', message: 'Database connection provided by a query runner was already released' })).toBe(true);
     expect(isTransientDatabaseError({ code: '23505', message: 'duplicate key value violates unique constraint' })).toBe(false);
     expect(isTransientDatabaseError({ code: '42601', message: 'syntax error at or near "SELEC"' })).toBe(false);
     expect(isTransientDatabaseError(undefined)).toBe(false);

@@ -11,9 +11,14 @@ const TRANSIENT_CODES = new Set(['57P01', '57P02', '57P03', '53300', 'ECONNREFUS
 const TRANSIENT_MESSAGE =
   /connection terminated|connection error|not queryable|terminating connection|server closed the connection|the database system is (starting up|shutting down|in recovery mode)|timeout exceeded when trying to connect|connect ECONNREFUSED|read ECONNRESET/i;
 
+// TypeORM releases a query runner whose connection emitted 'error'; the transaction's next
+// statement then fails with this instead of the connection's own error.
+const RELEASED_RUNNER = 'QueryRunnerProviderAlreadyReleasedError';
+
 export function isTransientDatabaseError(error: unknown, depth = 0): boolean {
   if (!error || typeof error !== 'object' || depth > 4) return false;
-  const { code, message, driverError, cause } = error as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+  const { name, code, message, driverError, cause } = error as { name?: unknown; code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+  if (name === RELEASED_RUNNER) return true;
   if (typeof code === 'string' && (code.startsWith('08') || TRANSIENT_CODES.has(code))) return true;
   if (typeof message === 'string' && TRANSIENT_MESSAGE.test(message)) return true;
   // TypeORM wraps the driver's error; an AggregateError (several addresses refused) holds several.
