@@ -10,8 +10,9 @@
  *   being back, with one outcome at every participant and stock and money conserved.
  * - A coordinator paused (SIGSTOP) past its lease and its Kafka session while it owns
  *   transactions in flight: the other replicas take its partitions and its transactions
- *   over; after SIGCONT it rejoins (possibly onto the same partitions), and every accepted
- *   transaction still decides and completes within BOUND_MS.
+ *   over; after SIGCONT it rejoins (possibly onto the same partitions) while the participants'
+ *   replies are still held back, and every accepted transaction still decides and
+ *   completes within BOUND_MS.
  *
  * Each run prints `FAULT <protocol> <scenario> run=<i> decisionMs=<n> completeMs=<n>`:
  * milliseconds from the fault ending (Postgres back, coordinator continued) until the last
@@ -250,6 +251,10 @@ describe('resilience', () => {
         } finally {
           owner.child.kill('SIGCONT');
         }
+        // Orders answers only once coordinator-1 holds its share again, so that the replies
+        // to the takeover's decisions reach the replica that was paused, not the ones that
+        // took over: it must notice from the log that its runs were superseded.
+        await cluster.waitForPartitions();
       } finally {
         orders.child.kill('SIGCONT');
         resumedAt = Date.now();
@@ -258,9 +263,8 @@ describe('resilience', () => {
       for (const protocol of PROTOCOLS) reportFault(protocol, 'coordinator-paused', run, times[protocol]);
       expectNoProcessExited();
       await expectAgreement(txns);
-      // The continued replica rejoins the group and takes its share again.
-      await cluster.waitForPartitions();
-      // And it runs new work to the end.
+      // The continued replica runs new work to the end.
+      await cluster.waitForLive('orders');
       const { status, body } = await cluster.apiOn(0, 'POST', '/v1/transactions?waitMs=30000', order('2pc'));
       expect(status).toBe(201);
       expect(body.state).toBe('COMMITTED');
