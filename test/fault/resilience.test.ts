@@ -203,6 +203,8 @@ describe('resilience', () => {
         // The API accepts work again once the server is back.
         await waitUntil('checkouts accepted after the restart', async () => load.accepted.length >= before + 10, BOUND_MS);
         await load.stop();
+        // Checked before waiting too, so that a service that died says so rather than a timeout.
+        expectNoProcessExited();
         const times = await settle(load.accepted, backAt, backAt + BOUND_MS);
         for (const protocol of PROTOCOLS) reportFault(protocol, 'postgres-restart', run, times[protocol]);
         console.log(`postgres-restart run=${run}: ${load.accepted.length} accepted, ${load.refused.length} refused`);
