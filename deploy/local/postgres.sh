@@ -6,6 +6,9 @@
 # Env:
 #   PG_PORT       TCP port on 127.0.0.1 (default 55432)
 #   PG_BIN        directory with initdb/pg_ctl/psql (default /usr/lib/postgresql/15/bin)
+#   PG_DATA       data directory (default .local/pg). A second cluster, such as one a fault
+#                 test restarts at will, takes its own PG_DATA and PG_PORT; its socket dir,
+#                 log and pid file then live in "$PG_DATA.run".
 #   DATABASE_URL  if set (and not pointing at this local cluster), `start` does
 #                 nothing: the external database is used instead.
 set -euo pipefail
@@ -16,10 +19,18 @@ LOG_TAG=postgres
 
 PG_PORT="${PG_PORT:-55432}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
-PG_DATA="$LOCAL_DIR/pg"
-PG_SOCKET_DIR="$RUN_DIR/pg"
-PG_LOG="$LOG_DIR/postgres.log"
-PG_PIDFILE="$RUN_DIR/postgres.pid"
+PG_DATA="${PG_DATA:-$LOCAL_DIR/pg}"
+if [[ "$PG_DATA" == "$LOCAL_DIR/pg" ]]; then
+  PG_SOCKET_DIR="$RUN_DIR/pg"
+  PG_LOG="$LOG_DIR/postgres.log"
+  PG_PIDFILE="$RUN_DIR/postgres.pid"
+  PG_LOCK=postgres
+else
+  PG_SOCKET_DIR="${PG_DATA%/}.run/socket"
+  PG_LOG="${PG_DATA%/}.run/postgres.log"
+  PG_PIDFILE="${PG_DATA%/}.run/postgres.pid"
+  PG_LOCK="postgres-$PG_PORT"
+fi
 PG_START_TIMEOUT="${PG_START_TIMEOUT:-30}"
 LOCAL_URL="postgres://postgres@127.0.0.1:${PG_PORT}/postgres"
 
@@ -94,7 +105,7 @@ prepare_dirs() {
 init_cluster() {
   if [[ -f "$PG_DATA/PG_VERSION" ]]; then
     local v; v="$(cat "$PG_DATA/PG_VERSION")"
-    [[ "$v" == 15 ]] || die "$PG_DATA holds a PostgreSQL $v cluster, expected 15 (remove .local/pg to re-create it)"
+    [[ "$v" == 15 ]] || die "$PG_DATA holds a PostgreSQL $v cluster, expected 15 (remove $PG_DATA to re-create it)"
     return 0
   fi
   if [[ -n "$(ls -A "$PG_DATA")" ]]; then
@@ -163,7 +174,7 @@ cmd_start() {
     return 0
   fi
   check_bins
-  take_lock postgres
+  take_lock "$PG_LOCK"
   prepare_dirs
   if pg_running; then
     local port; port="$(running_port)"
@@ -195,7 +206,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-  take_lock postgres
+  take_lock "$PG_LOCK"
   if ! pg_running; then
     rm -f "$PG_PIDFILE"
     log "not running"
@@ -257,7 +268,7 @@ usage: $0 start|stop|status|url|createdb <name>
   status           prints running/stopped (exit 0 when running, 3 when stopped)
   url              prints the connection URL ($LOCAL_URL)
   createdb <name>  creates the database if it does not exist
-env: PG_PORT (default 55432), PG_BIN, DATABASE_URL (external DB: start does nothing)
+env: PG_PORT (default 55432), PG_BIN, PG_DATA (default .local/pg), DATABASE_URL (external DB: start does nothing)
 EOF
 }
 

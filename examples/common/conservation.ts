@@ -190,6 +190,9 @@ async function readSnapshot(input: ConservationInput): Promise<Snapshot> {
 /** Runs the statements in one repeatable-read transaction, so each database is read at one instant. */
 async function query(url: string, statements: readonly string[]): Promise<unknown[][]> {
   const client = new Client({ connectionString: url });
+  // A server restart mid-read fails the pending query, which reports it; without a listener
+  // the client's 'error' event would also end the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -198,7 +201,7 @@ async function query(url: string, statements: readonly string[]): Promise<unknow
     await client.query('COMMIT');
     return results;
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }
 

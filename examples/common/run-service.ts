@@ -67,6 +67,9 @@ export async function runService<P>(serviceName: string, factory: ServiceFactory
 
 async function setUpDatabase<P>(databaseUrl: string, definition: ServiceDefinition<P>): Promise<string> {
   const db = new Client({ connectionString: databaseUrl });
+  // Losing the server during set-up fails the pending query, which reports it; without a
+  // listener the client's 'error' event would end the process before that.
+  db.on('error', () => undefined);
   await db.connect();
   try {
     await db.query('BEGIN');
@@ -78,7 +81,7 @@ async function setUpDatabase<P>(databaseUrl: string, definition: ServiceDefiniti
     await db.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
-    await db.end();
+    await db.end().catch(() => undefined);
   }
 }
 

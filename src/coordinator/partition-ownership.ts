@@ -9,7 +9,19 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { PartitionMetadata, Partitioners } from 'kafkajs';
 
-export type OwnershipListener = (change: { readonly added: readonly number[]; readonly removed: readonly number[] }) => void;
+/**
+ * One assignment from the consumer group. Listeners hear every one, also when the
+ * partitions come back unchanged: a replica that was paused past its lease and rejoined onto
+ * the same partitions must still look at what happened to its transactions meanwhile.
+ */
+export interface OwnershipChange {
+  readonly added: readonly number[];
+  readonly removed: readonly number[];
+  /** The full assignment, sorted. */
+  readonly owned: readonly number[];
+}
+
+export type OwnershipListener = (change: OwnershipChange) => void;
 
 // The partitioner kafkajs producers use by default (murmur2, as Java clients), so the
 // partition computed here is the one a participant's reply lands on.
@@ -31,15 +43,17 @@ export class PartitionOwnership {
     this.listeners.push(listener);
   }
 
-  /** The full assignment after a rebalance; an empty list when the consumer stopped. */
+  /** The full assignment after a rebalance; an empty list when the consumer stopped for good. */
   assign(partitions: readonly number[]): void {
     const next = new Set(partitions);
     const added = [...next].filter((p) => !this.owned.has(p)).sort((a, b) => a - b);
     const removed = [...this.owned].filter((p) => !next.has(p)).sort((a, b) => a - b);
+    const owned = [...next].sort((a, b) => a - b);
     this.owned = next;
-    if (added.length === 0 && removed.length === 0) return;
-    this.logger.log(`partitions now ${[...next].sort((a, b) => a - b).join(',') || 'none'} (added ${added.join(',') || '-'}, removed ${removed.join(',') || '-'})`);
-    for (const listener of this.listeners) listener({ added, removed });
+    if (added.length > 0 || removed.length > 0) {
+      this.logger.log(`partitions now ${owned.join(',') || 'none'} (added ${added.join(',') || '-'}, removed ${removed.join(',') || '-'})`);
+    }
+    for (const listener of this.listeners) listener({ added, removed, owned });
   }
 
   ownedPartitions(): number[] {

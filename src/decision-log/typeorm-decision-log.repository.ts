@@ -18,10 +18,15 @@ export class TypeOrmDecisionLogRepository extends DecisionLogRepository {
       const rows: { id: string }[] = await manager.query(
         `INSERT INTO transactions (id, protocol, state, idempotency_key, request_hash, timeout_ms, owner_id, trace_context, partition, lease_expires_at)
          VALUES ($1, $2, 'PREPARING', $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9 / 1000.0))
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+         ON CONFLICT DO NOTHING RETURNING id`,
         [txn.id, txn.protocol, txn.idempotencyKey, txn.requestHash, txn.timeoutMs, txn.ownerId, txn.traceContext, txn.partition, txn.leaseMs],
       );
-      if (rows.length === 0) return false;
+      if (rows.length === 0) {
+        // The id is fresh, so a row holding it is this very write, committed by an attempt
+        // whose acknowledgement the connection lost; its participants went in with it.
+        const same: unknown[] = await manager.query(`SELECT 1 FROM transactions WHERE id = $1`, [txn.id]);
+        return same.length > 0;
+      }
       await this.insertParticipants(manager, txn);
       return true;
     });

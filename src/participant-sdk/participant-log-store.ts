@@ -119,22 +119,58 @@ export abstract class ParticipantLogStore<Row extends ParticipantLogRow, Raw ext
 
   /** BEGIN ... COMMIT (or ROLLBACK when `finish(false)` was called or `work` threw). */
   private async inTransaction<T>(work: (client: PoolClient, finish: (commit: boolean) => void) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    let commit = true;
-    try {
-      await client.query('BEGIN');
-      const result = await work(client, (yes) => (commit = yes));
-      await client.query(commit ? 'COMMIT' : 'ROLLBACK');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      // A connection that cannot even roll back is not given back to the pool.
-      client.release(broken ? true : undefined);
+    return withCheckedOutClient(this.pool, async (client) => {
+      let commit = true;
+      try {
+        await client.query('BEGIN');
+        const result = await work(client, (yes) => (commit = yes));
+        await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+        return result;
+      } catch (error) {
+        // A connection that cannot even roll back is broken; the error marks it for discarding.
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          throw new BrokenConnectionError(error, rollbackError);
+        });
+        throw error;
+      }
+    });
+  }
+}
+
+/** The step's own failure, carrying the rollback failure that shows the connection is gone. */
+class BrokenConnectionError extends Error {
+  constructor(
+    readonly original: unknown,
+    readonly connectionError: Error,
+  ) {
+    super(original instanceof Error ? original.message : String(original));
+  }
+}
+
+/**
+ * Runs `work` on a client checked out of `pool`. While checked out, a client is outside the
+ * pool's own 'error' listener: a server restart then emits 'error' on the client itself,
+ * and with no listener Node ends the process. So it listens for the time it is out, and a
+ * client that errored, or whose rollback failed, goes back with the error so that the pool
+ * discards it instead of handing a dead connection to the next step.
+ */
+export async function withCheckedOutClient<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error): void => {
+    broken ??= error;
+  };
+  client.on('error', onError);
+  try {
+    return await work(client);
+  } catch (error) {
+    if (error instanceof BrokenConnectionError) {
+      broken ??= error.connectionError;
+      throw error.original;
     }
+    throw error;
+  } finally {
+    client.removeListener('error', onError);
+    client.release(broken);
   }
 }

@@ -36,6 +36,11 @@ export interface ClusterOptions {
   readonly paxosCommit?: boolean;
   /** Extra environment for one replica only, by index (a failpoint for the first leader, say). */
   readonly replicaEnv?: Readonly<Record<number, Record<string, string>>>;
+  /**
+   * Admin URL of the Postgres server that holds every database of this cluster; the shared
+   * test server (DATABASE_URL) unless given. A test that restarts Postgres brings its own.
+   */
+  readonly databaseUrl?: string;
 }
 
 export class Cluster {
@@ -56,9 +61,10 @@ export class Cluster {
   }
 
   async start(): Promise<void> {
-    for (const name of ['coordinator', ...SERVICES] as const) this.databases[name] = await freshDatabase(`${this.prefix}_${name}`);
+    const server = this.options.databaseUrl;
+    for (const name of ['coordinator', ...SERVICES] as const) this.databases[name] = await freshDatabase(`${this.prefix}_${name}`, server);
     if (this.options.paxosCommit) {
-      for (let i = 0; i < (this.options.replicas ?? 1); i++) this.acceptorDatabases[i] = await freshDatabase(`${this.prefix}_acceptor_${i + 1}`);
+      for (let i = 0; i < (this.options.replicas ?? 1); i++) this.acceptorDatabases[i] = await freshDatabase(`${this.prefix}_acceptor_${i + 1}`, server);
     }
     for (let i = 0; i < (this.options.replicas ?? 1); i++) await this.startCoordinator(this.options.coordinatorEnv, i);
     if ((this.options.replicas ?? 1) > 1) await this.waitForPartitions();

@@ -17,15 +17,16 @@ export function kafkaBrokers(): string[] {
   return brokers.split(',').map((b) => b.trim());
 }
 
-export function databaseUrlFor(name: string): string {
-  const url = new URL(adminDatabaseUrl());
+/** The URL of database `name` on the server of `adminUrl` (the shared test server unless given). */
+export function databaseUrlFor(name: string, adminUrl = adminDatabaseUrl()): string {
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
 }
 
-/** Creates (or empties) a database and returns its URL. */
-export async function freshDatabase(name: string): Promise<string> {
-  const admin = new Client({ connectionString: adminDatabaseUrl() });
+/** Creates (or empties) a database and returns its URL; on the server of `adminUrl` when given. */
+export async function freshDatabase(name: string, adminUrl = adminDatabaseUrl()): Promise<string> {
+  const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
@@ -33,7 +34,7 @@ export async function freshDatabase(name: string): Promise<string> {
   } finally {
     await admin.end();
   }
-  return databaseUrlFor(name);
+  return databaseUrlFor(name, adminUrl);
 }
 
 /** A short unique suffix so that topics and databases of one test never meet another's. */
