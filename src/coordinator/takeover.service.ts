@@ -131,7 +131,10 @@ export class TakeoverService implements OnModuleInit, OnApplicationShutdown {
 
   private async scanOnce(): Promise<void> {
     const unfinished = await this.log.findUnfinishedIn(this.ownership.ownedPartitions());
-    const plan = planScan(unfinished, this.config.coordinatorId, (id) => this.drivers.isActive(id), Date.now());
+    // Leases are the log's timestamps: judged by the log's clock, with the local clock used only to wait.
+    const logNow = await this.log.now();
+    const askedAt = performance.now();
+    const plan = planScan(unfinished, this.config.coordinatorId, (id) => this.drivers.isActive(id), logNow);
     if (plan.superseded.length > 0) {
       // The lease ran out while this replica was not renewing (paused, or cut off from the
       // database) and another replica raised the epoch. The runs here are fenced out; stop
@@ -142,7 +145,7 @@ export class TakeoverService implements OnModuleInit, OnApplicationShutdown {
     for (const txn of plan.adoptable) await this.takeOver(txn);
     clearTimeout(this.expiryTimer);
     if (plan.nextExpiryAt !== undefined && !this.stopped) {
-      this.expiryTimer = setTimeout(() => void this.scan(), Math.max(10, plan.nextExpiryAt - Date.now() + 20));
+      this.expiryTimer = setTimeout(() => void this.scan(), Math.max(10, plan.nextExpiryAt - logNow - (performance.now() - askedAt) + 20));
       this.expiryTimer.unref();
     }
   }

@@ -76,6 +76,11 @@ export abstract class DecisionLogRepository {
   /** Unfinished transactions that live on `partitions`, oldest first. */
   abstract findUnfinishedIn(partitions: readonly number[]): Promise<TransactionEntity[]>;
   /**
+   * The log's own clock (ms since the epoch). Leases are stamped by it, so a replica judges a
+   * lease against this, never against its local clock.
+   */
+  abstract now(): Promise<number>;
+  /**
    * Takes a transaction over from `from` at `epoch` once its lease has expired (or at once
    * when `from` is this replica's own earlier incarnation), raising the epoch. Returns the
    * transaction as now owned, or null when someone else moved first or the lease still runs.

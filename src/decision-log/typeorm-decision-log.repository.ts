@@ -191,6 +191,11 @@ export class TypeOrmDecisionLogRepository extends DecisionLogRepository {
       .getMany();
   }
 
+  async now(): Promise<number> {
+    const [row]: { now: Date }[] = await this.dataSource.query('SELECT now() AS now');
+    return new Date(row.now).getTime();
+  }
+
   async takeOver(txnId: string, from: { ownerId: string; epoch: number }, to: string, leaseMs: number): Promise<TransactionEntity | null> {
     const rows: unknown[] = await this.committer.submit((manager) =>
       manager.query(
