@@ -1,7 +1,9 @@
 /**
  * Inbound protocol messages, consumed through Nest's Kafka transport. Every message is
- * parsed strictly; one that does not parse, or names a transaction participant the log
- * does not know, goes to the dead-letter topic with the reason, and consumption moves on.
+ * parsed strictly; one that does not parse, that no driver takes, or whose handling fails
+ * because of the message itself goes to the dead-letter topic with the reason, and
+ * consumption moves on. An outage is retried a bounded number of times (message-failure.ts)
+ * so that it neither loses a good message nor holds the partition forever.
  */
 import { Controller, Logger } from '@nestjs/common';
 import { Ctx, EventPattern, KafkaContext, Payload } from '@nestjs/microservices';
@@ -9,6 +11,7 @@ import { ProtocolDrivers } from '../../coordinator/protocol-driver';
 import { ParticipantRegistry } from '../../registry/participant-registry.service';
 import { Envelope, parseEnvelope } from './envelope';
 import { KafkaPublisher } from './kafka-publisher';
+import { DEFAULT_RETRY_POLICY, handleOrReason } from './message-failure';
 import { COORDINATOR_PATTERN, PARTICIPANTS_PATTERN } from './kafka.constants';
 
 @Controller()
@@ -25,12 +28,17 @@ export class CoordinatorMessagesController {
   async onProtocolMessage(@Payload() value: unknown, @Ctx() context: KafkaContext): Promise<void> {
     const envelope = await this.accept(value, context);
     if (!envelope) return;
-    const reason = !this.drivers.has(envelope.protocol)
-      ? `protocol ${envelope.protocol} is not served by this coordinator`
-      : (await this.drivers.for(envelope.protocol).deliver(envelope))
-        ? undefined
-        : `${envelope.type} is not a ${envelope.protocol} message for coordinators`;
+    const reason = await handleOrReason(() => this.route(envelope), {
+      ...DEFAULT_RETRY_POLICY,
+      onRetry: (attempt, error) => this.logger.warn(`transaction ${envelope.txnId}: ${envelope.type} from ${envelope.from} failed (attempt ${attempt}), retrying: ${(error as Error).message}`),
+    });
     if (reason) await this.deadLetter(value, context, reason);
+  }
+
+  private async route(envelope: Envelope): Promise<string | undefined> {
+    if (!this.drivers.has(envelope.protocol)) return `protocol ${envelope.protocol} is not served by this coordinator`;
+    if (await this.drivers.for(envelope.protocol).deliver(envelope)) return undefined;
+    return `${envelope.type} is not a ${envelope.protocol} message for coordinators`;
   }
 
   @EventPattern(PARTICIPANTS_PATTERN)
@@ -47,12 +55,12 @@ export class CoordinatorMessagesController {
     return undefined;
   }
 
+  /**
+   * A message that cannot even be dead-lettered (the broker is away) is left unconsumed: the
+   * error goes back to the consumer, which reads the message again.
+   */
   private async deadLetter(value: unknown, context: KafkaContext, reason: string): Promise<void> {
-    try {
-      await this.publisher.deadLetter(context.getTopic(), context.getMessage().key, rawValue(value), reason);
-    } catch (error) {
-      this.logger.error(`could not dead-letter a message from ${context.getTopic()}: ${(error as Error).message}`);
-    }
+    await this.publisher.deadLetter(context.getTopic(), context.getMessage().key, rawValue(value), reason);
   }
 }
 
