@@ -41,6 +41,8 @@ export class LeaderDriver implements OnApplicationShutdown {
   private readonly logger = new Logger(LeaderDriver.name);
   private readonly runs = new Map<string, LeaderRun>();
   private readonly starting = new Set<string>();
+  /** When each run's prepare timeout ends, on this replica's monotonic clock. */
+  private readonly deadlines = new Map<string, number>();
   private readonly queue = new KeyedSerialQueue();
   private readonly failpoints: Failpoints;
   private stopping = false;
@@ -94,6 +96,8 @@ export class LeaderDriver implements OnApplicationShutdown {
       const membership = claim.began ? proposed : claim.membership;
       // Restored even for a begin: a round used before a restart must never be used again.
       const state = restoreLeader(txn.id, me, membership, await this.store.leaderRecords(txn.id));
+      // The age comes from the database that stamped created_at, never from comparing clocks.
+      this.deadlines.set(txn.id, performance.now() + txn.timeoutMs - ((await this.log.ageMs(txn.id)) ?? 0));
       this.runs.set(txn.id, newRun(txn, state));
       if (!claim.began && claim.previousLeader !== me) {
         this.logger.log(`taking over transaction ${txn.id} from leader ${claim.previousLeader}`);
@@ -147,6 +151,7 @@ export class LeaderDriver implements OnApplicationShutdown {
     for (const timer of run.timers.values()) clearTimeout(timer);
     run.trace.end();
     this.runs.delete(txnId);
+    this.deadlines.delete(txnId);
   }
 
   private dispatch(txnId: string, input: Input): Promise<void> {
@@ -324,7 +329,7 @@ export class LeaderDriver implements OnApplicationShutdown {
 
   private leaderConfig(run: LeaderRun): LeaderConfig {
     // A transaction begun late (handed over, or found by a scan) gets only what is left of its timeout.
-    const prepareTimeoutMs = Math.max(1, run.startedAt + run.timeoutMs - Date.now());
+    const prepareTimeoutMs = Math.max(1, (this.deadlines.get(run.txnId) ?? performance.now() + run.timeoutMs) - performance.now());
     return { prepareTimeoutMs, retryIntervalMs: this.config.paxosCommit?.retryIntervalMs ?? 1000 };
   }
 
