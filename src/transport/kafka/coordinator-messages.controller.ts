@@ -3,16 +3,16 @@
  * parsed strictly; one that does not parse, that no driver takes, or whose handling fails
  * because of the message itself goes to the dead-letter topic with the reason, and
  * consumption moves on. An outage is retried a bounded number of times (message-failure.ts)
- * so that it neither loses a good message nor holds the partition forever.
+ * so that it neither loses a good message nor holds the partition forever. Announcements
+ * are not read here but on a consumer of their own (registry/announcement-consumer.ts).
  */
 import { Controller, Logger } from '@nestjs/common';
 import { Ctx, EventPattern, KafkaContext, Payload } from '@nestjs/microservices';
 import { ProtocolDrivers } from '../../coordinator/protocol-driver';
-import { ParticipantRegistry } from '../../registry/participant-registry.service';
 import { Envelope, parseEnvelope } from './envelope';
 import { KafkaPublisher } from './kafka-publisher';
 import { DEFAULT_RETRY_POLICY, handleOrReason } from './message-failure';
-import { COORDINATOR_PATTERN, PARTICIPANTS_PATTERN } from './kafka.constants';
+import { COORDINATOR_PATTERN } from './kafka.constants';
 
 @Controller()
 export class CoordinatorMessagesController {
@@ -20,7 +20,6 @@ export class CoordinatorMessagesController {
 
   constructor(
     private readonly drivers: ProtocolDrivers,
-    private readonly registry: ParticipantRegistry,
     private readonly publisher: KafkaPublisher,
   ) {}
 
@@ -41,17 +40,10 @@ export class CoordinatorMessagesController {
     return `${envelope.type} is not a ${envelope.protocol} message for coordinators`;
   }
 
-  @EventPattern(PARTICIPANTS_PATTERN)
-  async onAnnouncement(@Payload() value: unknown, @Ctx() context: KafkaContext): Promise<void> {
-    const envelope = await this.accept(value, context, ['ANNOUNCE']);
-    if (envelope?.type === 'ANNOUNCE') await this.registry.recordAnnouncement(envelope.body, envelope.sentAt);
-  }
-
-  private async accept(value: unknown, context: KafkaContext, types?: readonly Envelope['type'][]): Promise<Envelope | undefined> {
+  private async accept(value: unknown, context: KafkaContext): Promise<Envelope | undefined> {
     const parsed = parseEnvelope(value);
-    const reason = !parsed.ok ? parsed.reason : !types || types.includes(parsed.envelope.type) ? undefined : `${parsed.envelope.type} is not expected on this topic`;
-    if (reason === undefined && parsed.ok) return parsed.envelope;
-    await this.deadLetter(value, context, reason ?? 'rejected');
+    if (parsed.ok) return parsed.envelope;
+    await this.deadLetter(value, context, parsed.reason);
     return undefined;
   }
 
