@@ -96,6 +96,7 @@ describe('TakeoverService', () => {
         return { ...row };
       },
       renewLeases: async () => 0,
+      now: async () => Date.now(),
     } as unknown as DecisionLogRepository;
     const driver = {
       adopt: async (t: TransactionEntity) => {

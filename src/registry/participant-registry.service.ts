@@ -1,15 +1,19 @@
 /**
- * Who may take part in a transaction. Participants announce themselves over Kafka; every
- * announcement is recorded in Postgres so that all coordinator replicas share one view,
- * whichever of them consumed it. A participant that stops announcing for `participantTtlMs`
- * is reported to listeners, so transactions waiting for its vote abort at once instead of
+ * Who may take part in a transaction. Participants announce themselves over Kafka
+ * (AnnouncementConsumer); every announcement is recorded in Postgres so that all coordinator
+ * replicas share one view. A participant that stops announcing for `participantTtlMs` is
+ * reported to listeners, so transactions waiting for its vote abort at once instead of
  * waiting for their prepare timeout.
+ *
+ * Only the database's clock says when a participant was seen: the upsert stamps `now()` and
+ * every read returns the age `now() - last_seen_at` computed there. Between reads the cache
+ * adds the time elapsed on this process's monotonic clock, so nothing ever compares the
+ * database's clock with this host's (or with the participant's).
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
-import { ParticipantRegistrationEntity } from '../decision-log/participant-registration.entity';
 import { AnnounceBody } from '../transport/kafka/envelope';
 
 export interface RegisteredParticipant {
@@ -18,6 +22,7 @@ export interface RegisteredParticipant {
   readonly topic: string;
   readonly instanceId: string;
   readonly firstSeenAt: Date;
+  /** The database's clock when the newest announcement was recorded. */
   readonly lastSeenAt: Date;
   readonly live: boolean;
 }
@@ -26,10 +31,29 @@ export type Availability = { readonly ok: true; readonly participant: Registered
 
 type DownListener = (name: string) => void;
 
+interface Row {
+  readonly name: string;
+  readonly protocols: string[];
+  readonly topic: string;
+  readonly instanceId: string;
+  readonly firstSeenAt: Date;
+  readonly lastSeenAt: Date;
+  /** now() - last_seen_at, by the database, when the row was read. */
+  readonly ageMs: number;
+}
+
+interface Entry extends Row {
+  /** performance.now() when the row was read. */
+  readonly readAt: number;
+}
+
+const COLUMNS = `name, protocols, topic, instance_id AS "instanceId", first_seen_at AS "firstSeenAt", last_seen_at AS "lastSeenAt",
+  (extract(epoch FROM now() - last_seen_at) * 1000)::float8 AS "ageMs"`;
+
 @Injectable()
 export class ParticipantRegistry implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ParticipantRegistry.name);
-  private readonly cache = new Map<string, ParticipantRegistrationEntity>();
+  private readonly cache = new Map<string, Entry>();
   private readonly listeners: DownListener[] = [];
   private readonly reportedDown = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -53,23 +77,31 @@ export class ParticipantRegistry implements OnModuleInit, OnApplicationShutdown 
     this.listeners.push(listener);
   }
 
+  /** Records that `body`'s participant announced itself just now. */
+  recordAnnouncement(body: AnnounceBody): Promise<void> {
+    return this.recordAnnouncements([body]);
+  }
+
   /**
-   * Records an announcement as seen when it was sent (never later than now), so a replayed
-   * old announcement cannot make a participant that has since died look alive.
+   * Records a batch of announcements in one statement, each participant's last one winning;
+   * all are stamped with the database's `now()`, the moment they were read.
    */
-  async recordAnnouncement(body: AnnounceBody, sentAt: string): Promise<void> {
-    const sent = Date.parse(sentAt);
-    const seenAt = new Date(Number.isNaN(sent) ? Date.now() : Math.min(sent, Date.now()));
-    const rows: ParticipantRegistrationEntity[] = await this.dataSource.query(
+  async recordAnnouncements(bodies: readonly AnnounceBody[]): Promise<void> {
+    const newest = new Map(bodies.map((b) => [b.name, { name: b.name, protocols: b.protocols, topic: b.topic, instance_id: b.instanceId }]));
+    if (newest.size === 0) return;
+    const rows: Row[] = await this.dataSource.query(
       `INSERT INTO participants AS p (name, protocols, topic, instance_id, last_seen_at)
-       VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (name) DO UPDATE SET protocols = $2, topic = $3, instance_id = $4, last_seen_at = GREATEST(p.last_seen_at, $5)
-       RETURNING name, protocols, topic, instance_id AS "instanceId", first_seen_at AS "firstSeenAt", last_seen_at AS "lastSeenAt"`,
-      [body.name, body.protocols, body.topic, body.instanceId, seenAt],
+       SELECT a.name, ARRAY(SELECT jsonb_array_elements_text(a.protocols)), a.topic, a.instance_id, now()
+         FROM jsonb_to_recordset($1::jsonb) AS a(name text, protocols jsonb, topic text, instance_id text)
+       ON CONFLICT (name) DO UPDATE SET protocols = EXCLUDED.protocols, topic = EXCLUDED.topic, instance_id = EXCLUDED.instance_id,
+         last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at)
+       RETURNING ${COLUMNS}`,
+      [JSON.stringify([...newest.values()])],
     );
-    const row = rows[0];
-    if (this.isLive(row) && this.reportedDown.delete(row.name)) this.logger.log(`participant ${row.name} is announcing again`);
-    this.cache.set(row.name, row);
+    this.store(rows);
+    for (const row of rows) {
+      if (this.reportedDown.delete(row.name)) this.logger.log(`participant ${row.name} is announcing again`);
+    }
   }
 
   /** Whether `name` may be named in a new transaction of `protocol`. */
@@ -103,17 +135,23 @@ export class ParticipantRegistry implements OnModuleInit, OnApplicationShutdown 
     return [...this.cache.values()].sort((a, b) => a.name.localeCompare(b.name)).map((e) => this.view(e));
   }
 
-  private view(entry: ParticipantRegistrationEntity): RegisteredParticipant {
-    return { ...entry, live: this.isLive(entry) };
+  private view(entry: Entry): RegisteredParticipant {
+    const { name, protocols, topic, instanceId, firstSeenAt, lastSeenAt } = entry;
+    return { name, protocols, topic, instanceId, firstSeenAt, lastSeenAt, live: this.isLive(entry) };
   }
 
-  private isLive(entry: ParticipantRegistrationEntity): boolean {
-    return Date.now() - new Date(entry.lastSeenAt).getTime() <= this.config.participantTtlMs;
+  /** The database's age of the row when read, plus the time since on this process's monotonic clock. */
+  private isLive(entry: Entry): boolean {
+    return entry.ageMs + (performance.now() - entry.readAt) <= this.config.participantTtlMs;
   }
 
   private async refresh(): Promise<void> {
-    const rows = await this.dataSource.getRepository(ParticipantRegistrationEntity).find();
-    for (const row of rows) this.cache.set(row.name, row);
+    this.store(await this.dataSource.query<Row[]>(`SELECT ${COLUMNS} FROM participants`));
+  }
+
+  private store(rows: readonly Row[]): void {
+    const readAt = performance.now();
+    for (const row of rows) this.cache.set(row.name, { ...row, ageMs: Number(row.ageMs), readAt });
   }
 
   private async sweep(): Promise<void> {
@@ -126,7 +164,7 @@ export class ParticipantRegistry implements OnModuleInit, OnApplicationShutdown 
     for (const entry of this.cache.values()) {
       if (this.isLive(entry) || this.reportedDown.has(entry.name)) continue;
       this.reportedDown.add(entry.name);
-      this.logger.warn(`participant ${entry.name} stopped announcing (last seen ${new Date(entry.lastSeenAt).toISOString()})`);
+      this.logger.warn(`participant ${entry.name} stopped announcing (last seen ${new Date(entry.lastSeenAt).toISOString()} by the database clock)`);
       for (const listener of this.listeners) listener(entry.name);
     }
   }

@@ -3,6 +3,7 @@
  * topics delivers envelopes to @EventPattern handlers, and the publisher's batches arrive
  * with their keys and trace headers.
  */
+import { randomUUID } from 'node:crypto';
 import { Controller, INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, KafkaContext, Payload } from '@nestjs/microservices';
@@ -76,14 +77,15 @@ describe('Kafka transport', () => {
 
   it('delivers a published batch to the handler of the logical pattern, with key and traceparent', async () => {
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const [a, b] = [randomUUID(), randomUUID()];
     await publisher.publish([
-      { topic: topics.coordinator, envelope: envelope('txn-a', 'VOTE'), headers: { traceparent } },
-      { topic: topics.coordinator, envelope: envelope('txn-b', 'ACK') },
+      { topic: topics.coordinator, envelope: envelope(a, 'VOTE'), headers: { traceparent } },
+      { topic: topics.coordinator, envelope: envelope(b, 'ACK') },
     ]);
     await receivedCount(2);
     const byKey = new Map(received.map((r) => [r.key, r]));
-    expect(byKey.get('txn-a')?.traceparent).toBe(traceparent);
-    const parsed = parseEnvelope(byKey.get('txn-b')?.value);
+    expect(byKey.get(a)?.traceparent).toBe(traceparent);
+    const parsed = parseEnvelope(byKey.get(b)?.value);
     expect(parsed.ok && parsed.envelope.type).toBe('ACK');
   });
 

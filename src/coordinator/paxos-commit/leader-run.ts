@@ -25,6 +25,8 @@ export interface LeaderRun {
   cause: string;
   /** Leader ballots this run has started (beyond ballot 0), for the retry backoff. */
   ballots: number;
+  /** When the prepare timeout ends, on this replica's monotonic clock (runs begun here). */
+  prepareDeadline?: number;
 }
 
 export function newRun(txn: TransactionEntity, state: LeaderState): LeaderRun {

@@ -37,6 +37,7 @@ function setup(claim: RunClaim, options: { logged?: 'COMMIT' | 'ABORT'; round?: 
     recordDecision: async (_t: string, decision: string, leader: string) => void events.push(`decided by ${leader}`),
     findRun: async () => null,
     complete: async () => false,
+    ageMs: async () => 0,
   } as unknown as PaxosCommitLog;
   const txnLog = {
     appendVote: async (_t: string, rm: string, vote: string) => void events.push(`vote ${rm} ${vote}`),

@@ -58,7 +58,7 @@ export class LeaderDriver implements OnApplicationShutdown {
     private readonly waiters: DecisionWaiters,
     private readonly events: TransactionEvents,
     private readonly detector: FailureDetector,
-    @Optional() @Inject(RUNTIME_CLOCK) clock: Clock = systemClock,
+    @Optional() @Inject(RUNTIME_CLOCK) private readonly clock: Clock = systemClock,
   ) {
     this.failpoints = new Failpoints(config.failpoints);
     this.runtime = new TransactionRuntime<LeaderRun, Input, OutboundMessage>(
@@ -101,7 +101,10 @@ export class LeaderDriver implements OnApplicationShutdown {
       const membership = claim.began ? proposed : claim.membership;
       // Restored even for a begin: a round used before a restart must never be used again.
       const state = restoreLeader(txn.id, me, membership, await this.store.leaderRecords(txn.id));
+      // The age comes from the database that stamped created_at, never from comparing clocks.
+      const ageMs = (await this.log.ageMs(txn.id)) ?? 0;
       const run = newRun(txn, state);
+      run.prepareDeadline = this.clock.now() + txn.timeoutMs - ageMs;
       this.runtime.start(txn.id, run);
       if (!claim.began && claim.previousLeader !== me) {
         this.logger.log(`taking over transaction ${txn.id} from leader ${claim.previousLeader}`);
@@ -321,7 +324,7 @@ export class LeaderDriver implements OnApplicationShutdown {
 
   private leaderConfig(run: LeaderRun): LeaderConfig {
     // A transaction begun late (handed over, or found by a scan) gets only what is left of its timeout.
-    const prepareTimeoutMs = Math.max(1, run.startedAt + run.timeoutMs - Date.now());
+    const prepareTimeoutMs = Math.max(1, (run.prepareDeadline ?? this.clock.now() + run.timeoutMs) - this.clock.now());
     return { prepareTimeoutMs, retryIntervalMs: this.config.paxosCommit?.retryIntervalMs ?? 1000 };
   }
 

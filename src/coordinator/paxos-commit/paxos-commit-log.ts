@@ -127,6 +127,18 @@ export class PaxosCommitLog {
     });
   }
 
+  /**
+   * How long ago `txnId` was logged, by the database's clock alone (created_at was stamped by
+   * it), so that no decision compares that clock with this replica's; null if unknown.
+   */
+  async ageMs(txnId: string): Promise<number | null> {
+    const [row] = await this.dataSource.query<{ age_ms: number }[]>(
+      `SELECT (extract(epoch FROM now() - created_at) * 1000)::float8 AS age_ms FROM transactions WHERE id = $1`,
+      [txnId],
+    );
+    return row ? Number(row.age_ms) : null;
+  }
+
   /** Paxos Commit transactions not yet acknowledged by every participant, oldest first. */
   async unfinishedIds(): Promise<string[]> {
     const rows = await this.dataSource.query<{ id: string }[]>(

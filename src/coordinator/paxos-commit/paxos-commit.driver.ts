@@ -183,10 +183,15 @@ export class PaxosCommitDriver implements ProtocolDriver, OnApplicationShutdown 
     if (txn.decision) return this.leader.finishDecided(txn);
     const run = await this.log.findRun(txn.id);
     const me = this.config.coordinatorId;
-    const overdue = Date.now() > new Date(txn.createdAt).getTime() + txn.timeoutMs + (this.config.paxosCommit?.retryIntervalMs ?? 1000);
-    if (!run || run.leader === me || overdue || !this.detector.trusts(run.leader)) {
+    if (!run || run.leader === me || !this.detector.trusts(run.leader) || (await this.overdue(txn))) {
       await this.leader.start(txn);
     }
+  }
+
+  /** Past its prepare timeout and a retry interval more, measured by the database that stamped created_at. */
+  private async overdue(txn: TransactionEntity): Promise<boolean> {
+    const ageMs = await this.log.ageMs(txn.id);
+    return ageMs !== null && ageMs > txn.timeoutMs + (this.config.paxosCommit?.retryIntervalMs ?? 1000);
   }
 
   private async handOver(txnId: string): Promise<void> {

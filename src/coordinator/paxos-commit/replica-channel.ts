@@ -1,13 +1,18 @@
 /**
- * This replica's inbound Paxos Commit traffic: its acceptor topic, its leader topic and the
- * heartbeat topic, read with kafkajs directly in a consumer group of its own.
+ * This replica's inbound Paxos Commit traffic: its acceptor topic and its leader topic on one
+ * kafkajs consumer, and the heartbeat topic on a second one, each in a group of its own.
  *
  * Nest's Kafka transport does not fit here. It joins every replica to one consumer group, so
  * Kafka gives each message to exactly one replica, which is right for the shared coordinator
  * topic and wrong for Paxos: every acceptor must see every phase 2a meant for it, and every
- * replica must see every heartbeat. So each replica reads topics addressed to it alone, plus
- * the heartbeat topic in full, under a group id that only it uses (which also keeps its place
- * across restarts, so that messages sent while it was down are read when it is back).
+ * replica must see every heartbeat. So each replica reads topics addressed to it alone under
+ * a group id that only it uses (which also keeps its place across restarts, so that messages
+ * sent while it was down are read when it is back).
+ *
+ * Heartbeats are the control plane: no acceptor write or leader step may delay them, or a
+ * busy replica would suspect live ones. So they have their own consumer, which never commits
+ * an offset and so always starts at the newest heartbeat: an old one read late would count as
+ * fresh, because the detector judges a heartbeat by when it arrives.
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Admin, Consumer, EachMessagePayload, Kafka, logLevel } from 'kafkajs';
@@ -16,6 +21,7 @@ import { withTimeout } from '../../common/with-timeout';
 import { APP_CONFIG } from '../../config/config.constants';
 import { Envelope, parseEnvelope } from '../../transport/kafka/envelope';
 import { KafkaPublisher } from '../../transport/kafka/kafka-publisher';
+import { DEFAULT_RETRY_POLICY, handleOrReason } from '../../transport/kafka/message-failure';
 import { PaxosCommitTopics, paxosCommitTopicsFor } from '../../transport/kafka/paxos-commit-topics';
 import { PAXOS_COMMIT } from '../../transport/kafka/paxos-commit-wire';
 import { AcceptorStore } from './acceptor-store';
@@ -32,6 +38,7 @@ const HEARTBEAT_RETENTION_MS = '60000';
 export class ReplicaChannel implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ReplicaChannel.name);
   private consumer: Consumer | undefined;
+  private heartbeats: Consumer | undefined;
   private readonly topics: PaxosCommitTopics;
 
   constructor(
@@ -56,6 +63,36 @@ export class ReplicaChannel implements OnModuleInit, OnApplicationShutdown {
     // The acceptor answers nothing before its database is open.
     await this.store.opened;
     if (this.store.fresh) await this.refuseAmnesia(kafka.admin(), groupId);
+    this.heartbeats = this.newConsumer(kafka, `${groupId}.heartbeats`);
+    const heartbeatsJoined = joinedGroup(this.heartbeats);
+    await this.heartbeats.connect();
+    await this.heartbeats.subscribe({ topics: [this.topics.replicas], fromBeginning: false });
+    await this.heartbeats.run({ autoCommit: false, eachMessage: (payload) => this.onHeartbeat(payload) });
+
+    const consumer = this.newConsumer(kafka, groupId);
+    this.consumer = consumer;
+    const joined = joinedGroup(consumer);
+    await consumer.connect();
+    // A new group starts at the beginning so that nothing sent before this replica first
+    // joined is skipped; every handler is idempotent.
+    await consumer.subscribe({ topics: [this.topics.acceptor(me), this.topics.leader(me)], fromBeginning: true });
+    await consumer.run({
+      // Acceptor and leader traffic never wait behind one another.
+      partitionsConsumedConcurrently: 2 * this.config.kafkaPartitions,
+      eachMessage: (payload) => this.onMessage(payload),
+    });
+    await withTimeout(Promise.all([joined, heartbeatsJoined]), JOIN_TIMEOUT_MS, `replica ${me} did not join its consumer groups`);
+    this.driver.startScanning();
+    this.logger.log(`paxos-commit replica ${me} of ${paxos.acceptors.join(',')} (F=${paxos.f}) is listening`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const consumer of [this.heartbeats, this.consumer]) {
+      await consumer?.disconnect().catch((error: Error) => this.logger.warn(`paxos consumer disconnect: ${error.message}`));
+    }
+  }
+
+  private newConsumer(kafka: Kafka, groupId: string): Consumer {
     const consumer = kafka.consumer({
       groupId,
       sessionTimeout: this.config.kafkaSessionTimeoutMs,
@@ -63,36 +100,33 @@ export class ReplicaChannel implements OnModuleInit, OnApplicationShutdown {
       maxWaitTimeInMs: 20,
       allowAutoTopicCreation: false,
     });
-    this.consumer = consumer;
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-    consumer.on(consumer.events.CRASH, (event) => this.logger.error(`paxos consumer crashed (restart: ${event.payload.restart}): ${event.payload.error.message}`));
-    await consumer.connect();
-    // A new group starts at the beginning so that nothing sent before this replica first
-    // joined is skipped; every handler is idempotent, and old heartbeats count as old.
-    await consumer.subscribe({ topics: [this.topics.acceptor(me), this.topics.leader(me), this.topics.replicas], fromBeginning: true });
-    await consumer.run({
-      // Heartbeats, acceptor and leader traffic never wait behind one another.
-      partitionsConsumedConcurrently: 2 * this.config.kafkaPartitions + 1,
-      eachMessage: (payload) => this.onMessage(payload),
-    });
-    await withTimeout(joined, JOIN_TIMEOUT_MS, `replica ${me} did not join its consumer group`);
-    this.driver.startScanning();
-    this.logger.log(`paxos-commit replica ${me} of ${paxos.acceptors.join(',')} (F=${paxos.f}) is listening`);
+    consumer.on(consumer.events.CRASH, (event) => this.logger.error(`paxos consumer ${groupId} crashed (restart: ${event.payload.restart}): ${event.payload.error.message}`));
+    return consumer;
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    await this.consumer?.disconnect().catch((error: Error) => this.logger.warn(`paxos consumer disconnect: ${error.message}`));
+  /** Nothing here awaits anything: a heartbeat only updates the detector's table. */
+  private async onHeartbeat({ topic, message }: EachMessagePayload): Promise<void> {
+    const parsed = parseEnvelope(message.value);
+    if (parsed.ok && parsed.envelope.type === 'HEARTBEAT' && parsed.envelope.protocol === PAXOS_COMMIT) return this.detector.heard(parsed.envelope);
+    await this.publisher.deadLetter(topic, message.key, message.value, parsed.ok ? `${parsed.envelope.type} (${parsed.envelope.protocol}) is not expected on ${topic}` : parsed.reason);
   }
 
+  /**
+   * A message that fails because of itself is dead-lettered; an outage is retried a few times
+   * first (message-failure.ts). One that cannot even be dead-lettered stays unconsumed: the
+   * error goes back to kafkajs, which reads it again.
+   */
   private async onMessage({ topic, message }: EachMessagePayload): Promise<void> {
     const parsed = parseEnvelope(message.value);
-    const reason = !parsed.ok ? parsed.reason : parsed.envelope.protocol !== PAXOS_COMMIT ? `protocol ${parsed.envelope.protocol} does not belong on ${topic}` : await this.route(topic, parsed.envelope);
-    if (reason === undefined) return;
-    try {
-      await this.publisher.deadLetter(topic, message.key, message.value, reason);
-    } catch (error) {
-      this.logger.error(`could not dead-letter a message from ${topic}: ${(error as Error).message}`);
-    }
+    const reason = !parsed.ok
+      ? parsed.reason
+      : parsed.envelope.protocol !== PAXOS_COMMIT
+        ? `protocol ${parsed.envelope.protocol} does not belong on ${topic}`
+        : await handleOrReason(() => this.route(topic, parsed.envelope), {
+            ...DEFAULT_RETRY_POLICY,
+            onRetry: (attempt, error) => this.warn(parsed.envelope, error as Error, `attempt ${attempt}, retrying`),
+          });
+    if (reason !== undefined) await this.publisher.deadLetter(topic, message.key, message.value, reason);
   }
 
   /**
@@ -103,7 +137,6 @@ export class ReplicaChannel implements OnModuleInit, OnApplicationShutdown {
    */
   private route(topic: string, envelope: Envelope): string | undefined | Promise<undefined> {
     const me = this.config.coordinatorId;
-    if (topic === this.topics.replicas && envelope.type === 'HEARTBEAT') return void this.detector.heard(envelope);
     if (topic === this.topics.acceptor(me)) {
       if (envelope.type === 'PHASE2A' || envelope.type === 'PHASE1A') return this.acceptor.handle(envelope).then(() => undefined);
       if (envelope.type === 'QUERY') return void this.driver.queried(envelope.txnId, envelope.from).catch((e: Error) => this.warn(envelope, e));
@@ -115,8 +148,8 @@ export class ReplicaChannel implements OnModuleInit, OnApplicationShutdown {
     return `${envelope.type} is not expected on ${topic}`;
   }
 
-  private warn(envelope: Envelope, error: Error): void {
-    this.logger.warn(`transaction ${envelope.txnId}: ${envelope.type} from ${envelope.from} failed: ${error.message}`);
+  private warn(envelope: Envelope, error: Error, note = ''): void {
+    this.logger.warn(`transaction ${envelope.txnId}: ${envelope.type} from ${envelope.from} failed${note ? ` (${note})` : ''}: ${error.message}`);
   }
 
   /**
@@ -161,4 +194,8 @@ export class ReplicaChannel implements OnModuleInit, OnApplicationShutdown {
       await admin.disconnect();
     }
   }
+}
+
+function joinedGroup(consumer: Consumer): Promise<void> {
+  return new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
 }

@@ -1,15 +1,18 @@
 /**
  * Inbound protocol messages, consumed through Nest's Kafka transport. Every message is
- * parsed strictly; one that does not parse, or names a transaction participant the log
- * does not know, goes to the dead-letter topic with the reason, and consumption moves on.
+ * parsed strictly; one that does not parse, that no driver takes, or whose handling fails
+ * because of the message itself goes to the dead-letter topic with the reason, and
+ * consumption moves on. An outage is retried a bounded number of times (message-failure.ts)
+ * so that it neither loses a good message nor holds the partition forever. Announcements
+ * are not read here but on a consumer of their own (registry/announcement-consumer.ts).
  */
 import { Controller, Logger } from '@nestjs/common';
 import { Ctx, EventPattern, KafkaContext, Payload } from '@nestjs/microservices';
 import { ProtocolDrivers } from '../../coordinator/protocol-driver';
-import { ParticipantRegistry } from '../../registry/participant-registry.service';
 import { Envelope, parseEnvelope } from './envelope';
 import { KafkaPublisher } from './kafka-publisher';
-import { COORDINATOR_PATTERN, PARTICIPANTS_PATTERN } from './kafka.constants';
+import { DEFAULT_RETRY_POLICY, handleOrReason } from './message-failure';
+import { COORDINATOR_PATTERN } from './kafka.constants';
 
 @Controller()
 export class CoordinatorMessagesController {
@@ -17,7 +20,6 @@ export class CoordinatorMessagesController {
 
   constructor(
     private readonly drivers: ProtocolDrivers,
-    private readonly registry: ParticipantRegistry,
     private readonly publisher: KafkaPublisher,
   ) {}
 
@@ -25,34 +27,32 @@ export class CoordinatorMessagesController {
   async onProtocolMessage(@Payload() value: unknown, @Ctx() context: KafkaContext): Promise<void> {
     const envelope = await this.accept(value, context);
     if (!envelope) return;
-    const reason = !this.drivers.has(envelope.protocol)
-      ? `protocol ${envelope.protocol} is not served by this coordinator`
-      : (await this.drivers.for(envelope.protocol).deliver(envelope))
-        ? undefined
-        : `${envelope.type} is not a ${envelope.protocol} message for coordinators`;
+    const reason = await handleOrReason(() => this.route(envelope), {
+      ...DEFAULT_RETRY_POLICY,
+      onRetry: (attempt, error) => this.logger.warn(`transaction ${envelope.txnId}: ${envelope.type} from ${envelope.from} failed (attempt ${attempt}), retrying: ${(error as Error).message}`),
+    });
     if (reason) await this.deadLetter(value, context, reason);
   }
 
-  @EventPattern(PARTICIPANTS_PATTERN)
-  async onAnnouncement(@Payload() value: unknown, @Ctx() context: KafkaContext): Promise<void> {
-    const envelope = await this.accept(value, context, ['ANNOUNCE']);
-    if (envelope?.type === 'ANNOUNCE') await this.registry.recordAnnouncement(envelope.body, envelope.sentAt);
+  private async route(envelope: Envelope): Promise<string | undefined> {
+    if (!this.drivers.has(envelope.protocol)) return `protocol ${envelope.protocol} is not served by this coordinator`;
+    if (await this.drivers.for(envelope.protocol).deliver(envelope)) return undefined;
+    return `${envelope.type} is not a ${envelope.protocol} message for coordinators`;
   }
 
-  private async accept(value: unknown, context: KafkaContext, types?: readonly Envelope['type'][]): Promise<Envelope | undefined> {
+  private async accept(value: unknown, context: KafkaContext): Promise<Envelope | undefined> {
     const parsed = parseEnvelope(value);
-    const reason = !parsed.ok ? parsed.reason : !types || types.includes(parsed.envelope.type) ? undefined : `${parsed.envelope.type} is not expected on this topic`;
-    if (reason === undefined && parsed.ok) return parsed.envelope;
-    await this.deadLetter(value, context, reason ?? 'rejected');
+    if (parsed.ok) return parsed.envelope;
+    await this.deadLetter(value, context, parsed.reason);
     return undefined;
   }
 
+  /**
+   * A message that cannot even be dead-lettered (the broker is away) is left unconsumed: the
+   * error goes back to the consumer, which reads the message again.
+   */
   private async deadLetter(value: unknown, context: KafkaContext, reason: string): Promise<void> {
-    try {
-      await this.publisher.deadLetter(context.getTopic(), context.getMessage().key, rawValue(value), reason);
-    } catch (error) {
-      this.logger.error(`could not dead-letter a message from ${context.getTopic()}: ${(error as Error).message}`);
-    }
+    await this.publisher.deadLetter(context.getTopic(), context.getMessage().key, rawValue(value), reason);
   }
 }
 

@@ -180,17 +180,34 @@ export function parseEnvelope(raw: unknown): ParseResult {
     return fail(`unknown message type ${JSON.stringify(value.type)}`);
   }
   const type = value.type as MessageType;
-  if (typeof value.txnId !== 'string' || (type !== 'ANNOUNCE' && type !== 'HEARTBEAT' && value.txnId.length === 0)) return fail('txnId must be a string');
+  const txnIdError = txnIdErrorOf(type, value.txnId);
+  if (txnIdError) return fail(txnIdError);
   if (typeof value.protocol !== 'string' || !(PROTOCOLS as readonly string[]).includes(value.protocol)) {
     return fail(`unknown protocol ${JSON.stringify(value.protocol)}`);
   }
   if (typeof value.from !== 'string' || value.from.length === 0) return fail('from must be a non-empty string');
   if (typeof value.epoch !== 'number' || !Number.isInteger(value.epoch) || value.epoch < 0) return fail('epoch must be a non-negative integer');
-  if (typeof value.sentAt !== 'string') return fail('sentAt must be an ISO-8601 string');
+  if (!isIsoTimestamp(value.sentAt)) return fail(`sentAt must be an ISO-8601 timestamp, got ${JSON.stringify(value.sentAt)}`);
   if (!isObject(value.body)) return fail('body must be a JSON object');
   const error = bodyError(type, value.body) ?? (type === 'PREPARE' && value.protocol === 'paxos-commit' ? paxosPrepareBodyError(value.body) : undefined) ?? threePhaseBodyError(type, value.protocol, value.body);
   if (error) return fail(`${type}: ${error}`);
   return { ok: true, envelope: value as unknown as Envelope };
+}
+
+/** Transaction ids are the decision log's uuid keys; only the control messages carry none. */
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const WITHOUT_TXN: readonly MessageType[] = ['ANNOUNCE', 'HEARTBEAT'];
+/** A calendar date, a time to at least the minute, and a zone: what toISOString and Python's isoformat write. */
+const ISO_TIMESTAMP_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+function txnIdErrorOf(type: MessageType, txnId: unknown): string | undefined {
+  if (typeof txnId !== 'string') return 'txnId must be a string';
+  if (WITHOUT_TXN.includes(type) || UUID_PATTERN.test(txnId)) return undefined;
+  return `txnId of ${type} must be a UUID, got ${JSON.stringify(txnId.slice(0, 80))}`;
+}
+
+function isIsoTimestamp(value: unknown): boolean {
+  return typeof value === 'string' && ISO_TIMESTAMP_PATTERN.test(value) && !Number.isNaN(Date.parse(value));
 }
 
 /** The rules a 3pc PREPARE, COMMIT or ABORT adds to the common ones. */

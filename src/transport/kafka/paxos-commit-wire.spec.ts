@@ -5,12 +5,13 @@ import { outcomeEnvelope, phaseEnvelope, phaseMessage } from './paxos-commit-wir
 
 const membership: Membership = { rms: ['inventory', 'payments'], acceptors: ['c1', 'c2', 'c3'] };
 const b1 = { round: 1, replica: 'c2' };
+const txnId = '3f1c2a9e-0b7d-4e5f-8a6b-1c2d3e4f5a6b';
 
 const messages: PaxosCommitMessage[] = [
-  { type: 'phase2a', txnId: 't', membership, ballot: BALLOT_ZERO, leader: 'c1', entries: [{ rm: 'inventory', value: 'Prepared' }] },
-  { type: 'phase2b', txnId: 't', acceptor: 'c3', ballot: b1, entries: [{ rm: 'inventory', value: 'Prepared' }, { rm: 'payments', value: 'Aborted' }] },
-  { type: 'phase1a', txnId: 't', membership, ballot: b1, instances: ['payments'] },
-  { type: 'phase1b', txnId: 't', acceptor: 'c3', ballot: b1, promised: true, maxBal: b1, reports: [{ rm: 'inventory', maxVBal: BALLOT_ZERO, maxVal: 'Prepared' }, { rm: 'payments' }] },
+  { type: 'phase2a', txnId, membership, ballot: BALLOT_ZERO, leader: 'c1', entries: [{ rm: 'inventory', value: 'Prepared' }] },
+  { type: 'phase2b', txnId, acceptor: 'c3', ballot: b1, entries: [{ rm: 'inventory', value: 'Prepared' }, { rm: 'payments', value: 'Aborted' }] },
+  { type: 'phase1a', txnId, membership, ballot: b1, instances: ['payments'] },
+  { type: 'phase1b', txnId, acceptor: 'c3', ballot: b1, promised: true, maxBal: b1, reports: [{ rm: 'inventory', maxVBal: BALLOT_ZERO, maxVal: 'Prepared' }, { rm: 'payments' }] },
 ];
 
 describe('Paxos Commit on the wire', () => {
@@ -32,7 +33,7 @@ describe('Paxos Commit on the wire', () => {
     expect(outcomeEnvelope('t', 'COMMIT', 'c1')).toMatchObject({ type: 'COMMIT', protocol: 'paxos-commit', epoch: 0, body: {} });
   });
 
-  const base = { v: 1, txnId: 't', protocol: 'paxos-commit', from: 'x', epoch: 0, sentAt: '2026-01-01T00:00:00.000Z' };
+  const base = { v: 1, txnId, protocol: 'paxos-commit', from: 'x', epoch: 0, sentAt: '2026-01-01T00:00:00.000Z' };
   it.each([
     [{ ...base, type: 'PHASE2A', body: { membership, ballot: { round: 0, replica: 'c1' }, leader: 'c1', entries: [{ rm: 'inventory', value: 'Prepared' }] } }, /round 0 goes with replica ""/],
     [{ ...base, type: 'PHASE2A', body: { membership: { rms: [], acceptors: ['c1'] }, ballot: BALLOT_ZERO, leader: 'c1', entries: [] } }, /membership.rms/],

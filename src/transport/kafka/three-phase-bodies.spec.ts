@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseEnvelope } from './envelope';
 
 const envelope = (type: string, body: object, protocol = '3pc') =>
-  JSON.stringify({ v: 1, type, txnId: 't1', protocol, from: 'inventory', epoch: 1, sentAt: '2025-01-31T12:00:00.000Z', body });
+  JSON.stringify({ v: 1, type, txnId: '3f1c2a9e-0b7d-4e5f-8a6b-1c2d3e4f5a6b', protocol, from: 'inventory', epoch: 1, sentAt: '2025-01-31T12:00:00.000Z', body });
 const ZERO = { round: 0, rm: '' };
 
 describe('3pc envelopes', () => {
