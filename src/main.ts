@@ -13,7 +13,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { AppConfig, ConfigError, loadConfig } from './config/app-config';
 import { runMigrations } from './decision-log/data-source';
-import { PartitionOwnership } from './coordinator/partition-ownership';
+import { PartitionOwnership } from './transport/kafka/partition-ownership';
 import { PrefixedKafkaServer } from './transport/kafka/prefixed-kafka.server';
 import { topicsFor } from './transport/kafka/topics';
 

@@ -3,7 +3,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
-import { PartitionOwnership } from '../coordinator/partition-ownership';
+import { PartitionOwnership } from '../transport/kafka/partition-ownership';
 import { ProtocolDrivers } from '../coordinator/protocol-driver';
 import { FailureDetector } from '../coordinator/paxos-commit/failure-detector';
 import { KafkaPublisher } from '../transport/kafka/kafka-publisher';

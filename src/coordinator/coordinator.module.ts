@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DecisionLogModule } from '../decision-log/decision-log.module';
 import { RegistryModule } from '../registry/registry.module';
-import { CoordinatorMessagesController } from '../transport/kafka/coordinator-messages.controller';
+import { CoordinatorMessagesController } from './coordinator-messages.controller';
 import { TransactionEvents } from '../telemetry/transaction-events';
 import { DecisionWaiters } from './decision-waiters';
 import { FailureDetector } from './paxos-commit/failure-detector';

@@ -10,7 +10,7 @@ import { AppConfig } from '../config/app-config';
 import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { TransactionEvents } from '../telemetry/transaction-events';
-import { PartitionOwnership } from './partition-ownership';
+import { PartitionOwnership } from '../transport/kafka/partition-ownership';
 import { ProtocolDrivers } from './protocol-driver';
 import { TakeoverService, planScan } from './takeover.service';
 

@@ -16,7 +16,7 @@ import { APP_CONFIG } from '../config/config.constants';
 import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { TransactionEntity } from '../decision-log/transaction.entity';
 import { TransactionEvents } from '../telemetry/transaction-events';
-import { PartitionOwnership } from './partition-ownership';
+import { PartitionOwnership } from '../transport/kafka/partition-ownership';
 import { ProtocolDrivers } from './protocol-driver';
 
 const FIRST_RETRY_MS = 100;

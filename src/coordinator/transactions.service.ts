@@ -12,7 +12,7 @@ import { ParticipantRegistry } from '../registry/participant-registry.service';
 import { CreateTransactionRequest } from './transaction-request';
 import { activeTraceparent } from '../telemetry/txn-tracing';
 import { DecisionWaiters } from './decision-waiters';
-import { PartitionOwnership } from './partition-ownership';
+import { PartitionOwnership } from '../transport/kafka/partition-ownership';
 import { ProtocolDrivers } from './protocol-driver';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -8,7 +8,7 @@
 import { BadRequestException, ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.constants';
-import { PartitionOwnership } from '../coordinator/partition-ownership';
+import { PartitionOwnership } from '../transport/kafka/partition-ownership';
 import { ProtocolDriver, ProtocolDrivers } from '../coordinator/protocol-driver';
 import { DecisionLogRepository } from '../decision-log/decision-log.repository';
 import { OperatorActionKind, OperatorActionOutcome } from '../decision-log/operator-action.entity';

@@ -16,7 +16,7 @@ import { PROTOCOL_DRIVERS, ProtocolDriver, ProtocolDrivers } from '../../src/coo
 import { decisionLogDataSourceOptions, runMigrations } from '../../src/decision-log/data-source';
 import { GroupCommitter } from '../../src/decision-log/group-commit';
 import { TypeOrmDecisionLogRepository } from '../../src/decision-log/typeorm-decision-log.repository';
-import { CoordinatorMessagesController } from '../../src/transport/kafka/coordinator-messages.controller';
+import { CoordinatorMessagesController } from '../../src/coordinator/coordinator-messages.controller';
 import { Envelope } from '../../src/transport/kafka/envelope';
 import { KafkaPublisher } from '../../src/transport/kafka/kafka-publisher';
 import { PrefixedKafkaServer } from '../../src/transport/kafka/prefixed-kafka.server';

@@ -3,6 +3,7 @@
  * contract). Parsing is strict so that a malformed message is rejected with a reason, and
  * sent to the dead-letter topic, instead of reaching a protocol core.
  */
+import { PARTICIPANT_NAME_PATTERN } from './participant-name';
 import {
   HandoverBody,
   HeartbeatBody,
@@ -46,7 +47,7 @@ export const THREE_PHASE_MESSAGE_TYPES = ['PRECOMMIT', 'PRECOMMIT_ACK', 'STATE_R
 export const MESSAGE_TYPES = ['ANNOUNCE', 'PREPARE', 'VOTE', 'COMMIT', 'ABORT', 'ACK', 'QUERY', ...PAXOS_COMMIT_MESSAGE_TYPES, ...THREE_PHASE_MESSAGE_TYPES] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 
-export const PARTICIPANT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export { PARTICIPANT_NAME_PATTERN };
 
 export interface AnnounceBody {
   readonly name: string;

@@ -6,7 +6,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { Admin, CompressionTypes, IHeaders, Kafka, Producer, TopicMessages, logLevel } from 'kafkajs';
-import { PartitionOwnership } from '../../coordinator/partition-ownership';
+import { PartitionOwnership } from './partition-ownership';
 import { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.constants';
 import { Envelope, encodeEnvelope } from './envelope';

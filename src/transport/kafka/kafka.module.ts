@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.constants';
-import { PartitionOwnership } from '../../coordinator/partition-ownership';
+import { PartitionOwnership } from './partition-ownership';
 import { KafkaPublisher } from './kafka-publisher';
 import { KAFKA_TOPICS } from './kafka.constants';
 import { topicsFor } from './topics';

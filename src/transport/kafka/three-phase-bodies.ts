@@ -5,7 +5,7 @@
  * matter of copying fields.
  */
 // envelope.ts imports this file too; the pattern is only read inside functions, after both loaded.
-import { PARTICIPANT_NAME_PATTERN } from './envelope';
+import { PARTICIPANT_NAME_PATTERN } from './participant-name';
 
 /**
  * Who coordinates a phase: round 0 with `rm` "" is the transaction's coordinator; a

@@ -8,11 +8,11 @@
  */
 import { Controller, Logger } from '@nestjs/common';
 import { Ctx, EventPattern, KafkaContext, Payload } from '@nestjs/microservices';
-import { ProtocolDrivers } from '../../coordinator/protocol-driver';
-import { Envelope, parseEnvelope } from './envelope';
-import { KafkaPublisher } from './kafka-publisher';
-import { DEFAULT_RETRY_POLICY, handleOrReason } from './message-failure';
-import { COORDINATOR_PATTERN } from './kafka.constants';
+import { ProtocolDrivers } from './protocol-driver';
+import { Envelope, parseEnvelope } from '../transport/kafka/envelope';
+import { KafkaPublisher } from '../transport/kafka/kafka-publisher';
+import { DEFAULT_RETRY_POLICY, handleOrReason } from '../transport/kafka/message-failure';
+import { COORDINATOR_PATTERN } from '../transport/kafka/kafka.constants';
 
 @Controller()
 export class CoordinatorMessagesController {
