@@ -11,9 +11,9 @@ import { PAXOS_COMMIT_PROVIDERS } from './paxos-commit/paxos-commit.providers';
 import { PROTOCOL_DRIVERS, ProtocolDriver, ProtocolDrivers } from './protocol-driver';
 import { DriverDependencies } from './protocol-driver.base';
 import { TakeoverService } from './takeover.service';
-import { ThreePhaseDriver } from './three-phase.driver';
+import { ThreePhaseDriver } from './three-phase/three-phase.driver';
 import { TransactionsService } from './transactions.service';
-import { TwoPhaseDriver } from './two-phase.driver';
+import { TwoPhaseDriver } from './two-phase/two-phase.driver';
 
 @Module({
   imports: [DecisionLogModule, RegistryModule],

@@ -4,10 +4,10 @@
  * `P.coordinator`; the coordinator marks what it sends with `role` "coordinator", so that a
  * participant can tell its messages from a recovery coordinator's.
  */
-import { CoordinatorInput } from '../protocols/three-phase/coordinator';
-import { ThreePhaseMessage } from '../protocols/three-phase/messages';
-import { Envelope } from '../transport/kafka/envelope';
-import { EnvelopeContent } from './protocol-driver.base';
+import { CoordinatorInput } from '../../protocols/three-phase/coordinator';
+import { ThreePhaseMessage } from '../../protocols/three-phase/messages';
+import { Envelope } from '../../transport/kafka/envelope';
+import { EnvelopeContent } from '../protocol-driver.base';
 
 /** A core input, with the reason to log should this step decide, and a NO vote's own reason. */
 export type CoreInput = CoordinatorInput & { readonly why?: string; readonly voteReason?: string };

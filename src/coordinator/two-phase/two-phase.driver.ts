@@ -5,17 +5,18 @@
  * arms its timers. A decision write that finds another decision logged adopts the logged one.
  */
 import { Injectable } from '@nestjs/common';
-import { TransactionEntity } from '../decision-log/transaction.entity';
-import { assertNever } from '../protocols/common/assert';
-import { Decision, orderForDurability } from '../protocols/common/effects';
-import { CoordinatorEffect, CoordinatorInput, CoordinatorState, TmConfig, TmRecord, decisionOf, initialCoordinatorState, step } from '../protocols/two-phase/coordinator';
-import { TmToRm } from '../protocols/two-phase/messages';
-import { Envelope } from '../transport/kafka/envelope';
-import { OutboundMessage } from '../transport/kafka/kafka-publisher';
-import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../telemetry/txn-tracing';
-import { ActiveTransaction, activeFromLog } from './active-transaction';
-import { DriverDependencies, DriverOutcome, ProtocolDriverBase } from './protocol-driver.base';
-import { ArmTimer } from '../runtime/transaction-runtime';
+import { TransactionEntity } from '../../decision-log/transaction.entity';
+import { assertNever } from '../../protocols/common/assert';
+import { Decision, orderForDurability } from '../../protocols/common/effects';
+import { CoordinatorEffect, CoordinatorInput, CoordinatorState, TmConfig, TmRecord, decisionOf, initialCoordinatorState, step } from '../../protocols/two-phase/coordinator';
+import { TmToRm } from '../../protocols/two-phase/messages';
+import { Envelope } from '../../transport/kafka/envelope';
+import { OutboundMessage } from '../../transport/kafka/kafka-publisher';
+import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../../telemetry/txn-tracing';
+import { ActiveTransaction, activeFromLog } from './two-phase-log.mapping';
+import { DriverDependencies, DriverOutcome, ProtocolDriverBase } from '../protocol-driver.base';
+import { ArmTimer } from '../../runtime/transaction-runtime';
+import { toCoordinatorInput } from './two-phase.codec';
 
 @Injectable()
 export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, CoordinatorInput> {
@@ -206,18 +207,5 @@ export class TwoPhaseDriver extends ProtocolDriverBase<CoordinatorState, Coordin
     if (this.runtime.has(txnId)) return this.dispatch(txnId, { type: 'timer', timer: 'resend' });
     const logged = await this.log.findById(txnId);
     if (logged && logged.completedAt === null) await this.adopt(logged);
-  }
-}
-
-function toCoordinatorInput(envelope: Envelope): CoordinatorInput | undefined {
-  switch (envelope.type) {
-    case 'VOTE':
-      return { type: 'vote', rm: envelope.from, vote: envelope.body.vote === 'YES' ? 'Prepared' : 'Aborted', reason: envelope.body.reason };
-    case 'ACK':
-      return { type: 'ack', rm: envelope.from };
-    case 'QUERY':
-      return { type: 'query', rm: envelope.from };
-    default:
-      return undefined;
   }
 }

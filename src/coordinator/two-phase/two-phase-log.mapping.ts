@@ -3,9 +3,9 @@
  * protocols/two-phase/coordinator.ts, so that a restarted or adopting driver rebuilds its
  * state through the core's own `restoreCoordinator`, exactly as the simulator does.
  */
-import { CoordinatorState, TmRecord, restoreCoordinator } from '../protocols/two-phase/coordinator';
-import { TransactionEntity } from '../decision-log/transaction.entity';
-import { RunningTransaction, runningFromLog } from './protocol-driver.base';
+import { CoordinatorState, TmRecord, restoreCoordinator } from '../../protocols/two-phase/coordinator';
+import { TransactionEntity } from '../../decision-log/transaction.entity';
+import { RunningTransaction, runningFromLog } from '../protocol-driver.base';
 
 export type ActiveTransaction = RunningTransaction<CoordinatorState>;
 

@@ -4,16 +4,16 @@
  * fences an old one out, and `ackTimeout` commits only on the failure detector's word.
  */
 import { describe, expect, it } from 'vitest';
-import { AppConfig } from '../config/app-config';
-import { DecisionLogRepository } from '../decision-log/decision-log.repository';
-import { TransactionEntity } from '../decision-log/transaction.entity';
-import { ParticipantRegistry, RegisteredParticipant } from '../registry/participant-registry.service';
-import { TransactionEvents } from '../telemetry/transaction-events';
-import { Envelope } from '../transport/kafka/envelope';
-import { KafkaPublisher, OutboundMessage } from '../transport/kafka/kafka-publisher';
-import { topicsFor } from '../transport/kafka/topics';
-import { DecisionWaiters } from './decision-waiters';
-import { DriverDependencies } from './protocol-driver.base';
+import { AppConfig } from '../../config/app-config';
+import { DecisionLogRepository } from '../../decision-log/decision-log.repository';
+import { TransactionEntity } from '../../decision-log/transaction.entity';
+import { ParticipantRegistry, RegisteredParticipant } from '../../registry/participant-registry.service';
+import { TransactionEvents } from '../../telemetry/transaction-events';
+import { Envelope } from '../../transport/kafka/envelope';
+import { KafkaPublisher, OutboundMessage } from '../../transport/kafka/kafka-publisher';
+import { topicsFor } from '../../transport/kafka/topics';
+import { DecisionWaiters } from '../decision-waiters';
+import { DriverDependencies } from '../protocol-driver.base';
 import { ThreePhaseDriver } from './three-phase.driver';
 
 const RMS = ['rm-a', 'rm-b', 'rm-c'];

@@ -12,10 +12,10 @@
  * into doubt, because the participants are by then entitled to finish without it.
  */
 import { Injectable } from '@nestjs/common';
-import { TransactionEntity } from '../decision-log/transaction.entity';
-import { assertNever } from '../protocols/common/assert';
-import { Failpoint } from '../common/failpoints';
-import { Decision, orderForDurability } from '../protocols/common/effects';
+import { TransactionEntity } from '../../decision-log/transaction.entity';
+import { assertNever } from '../../protocols/common/assert';
+import { Failpoint } from '../../common/failpoints';
+import { Decision, orderForDurability } from '../../protocols/common/effects';
 import {
   CoordinatorEffect,
   CoordinatorState,
@@ -25,15 +25,15 @@ import {
   initialCoordinatorState,
   restoreCoordinator,
   step,
-} from '../protocols/three-phase/coordinator';
-import { ThreePhaseMessage } from '../protocols/three-phase/messages';
-import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../telemetry/txn-tracing';
-import { Envelope } from '../transport/kafka/envelope';
-import { OutboundMessage } from '../transport/kafka/kafka-publisher';
-import { CoreInput, outboundOf, toCoreInput } from './three-phase-messages';
-import { DriverDependencies, DriverOutcome, ProtocolDriverBase, RunningTransaction, runningFromLog } from './protocol-driver.base';
-import { ArmTimer } from '../runtime/transaction-runtime';
-import { TransactionFact } from '../telemetry/transaction-events';
+} from '../../protocols/three-phase/coordinator';
+import { ThreePhaseMessage } from '../../protocols/three-phase/messages';
+import { ATTR_TXN_DECISION, contextForTransaction, inSpan } from '../../telemetry/txn-tracing';
+import { Envelope } from '../../transport/kafka/envelope';
+import { OutboundMessage } from '../../transport/kafka/kafka-publisher';
+import { CoreInput, outboundOf, toCoreInput } from './three-phase.codec';
+import { DriverDependencies, DriverOutcome, ProtocolDriverBase, RunningTransaction, runningFromLog } from '../protocol-driver.base';
+import { ArmTimer } from '../../runtime/transaction-runtime';
+import { TransactionFact } from '../../telemetry/transaction-events';
 
 /** The driver's own inputs: the core's, and the failure detector's look at silent participants. */
 type ThreePhaseInput = CoreInput | { readonly type: 'checkAckTimeout' };
