@@ -59,6 +59,18 @@ describe('failure detector (eventually perfect, leader = first trusted replica)'
     }
   });
 
+  it('does not count a real restart as a mistake: a new incarnation resets the timeout', () => {
+    const table = new HeartbeatTable('c3', replicas, 500, 0);
+    table.heard('c1', 100, 'first');
+    table.heard('c1', 800, 'first');
+    expect(table.timeoutOf('c1')).toBe(1000);
+    // Killed and started again: silent for longer than its timeout, then heard as a new process.
+    table.heard('c1', 5000, 'second');
+    expect(table.timeoutOf('c1')).toBe(500);
+    expect(table.trusts('c1', 5400)).toBe(true);
+    expect(table.trusts('c1', 5600)).toBe(false);
+  });
+
   it('lets a grown timeout shrink back after a long enough run of trust, never below the configured one', () => {
     const table = new HeartbeatTable('c3', replicas, 500, 0, { decayAfterMs: 5000 });
     table.heard('c1', 600);

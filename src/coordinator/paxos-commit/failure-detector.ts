@@ -14,6 +14,7 @@
  * timeout cannot lead in time either; it stops claiming to, and lets the others take over.
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.constants';
 import { Envelope } from '../../transport/kafka/envelope';
@@ -32,6 +33,7 @@ export interface AdaptiveTimeout {
 
 interface Peer {
   lastHeard: number;
+  incarnation?: string;
   timeoutMs: number;
   /** Since when it has been trusted without a break (or since its timeout last shrank). */
   trustedSince: number;
@@ -55,12 +57,21 @@ export class HeartbeatTable {
     for (const replica of replicas) this.peers.set(replica, { lastHeard: startedAt, timeoutMs: suspectAfterMs, trustedSince: startedAt });
   }
 
-  /** A heartbeat from `replica` arrived at `now`; what it says about its own sending time is ignored. */
-  heard(replica: string, now: number): void {
+  /**
+   * A heartbeat from `replica` arrived at `now`; what it says about its own sending time is
+   * ignored. A heartbeat from a new incarnation means the replica restarted: its silence was
+   * a real crash, not a mistake, so its timeout goes back to the configured one.
+   */
+  heard(replica: string, now: number, incarnation?: string): void {
     const peer = this.peers.get(replica);
     if (!peer || replica === this.self) return;
     const { growth, maxFactor, decayAfterMs } = this.adaptive;
-    if (now - peer.lastHeard > peer.timeoutMs) {
+    const restarted = incarnation !== undefined && peer.incarnation !== undefined && incarnation !== peer.incarnation;
+    if (incarnation !== undefined) peer.incarnation = incarnation;
+    if (restarted) {
+      peer.timeoutMs = this.suspectAfterMs;
+      peer.trustedSince = now;
+    } else if (now - peer.lastHeard > peer.timeoutMs) {
       // It was suspected and is alive after all: wait longer before suspecting it again.
       peer.timeoutMs = Math.min(peer.timeoutMs * growth, this.suspectAfterMs * maxFactor);
       peer.trustedSince = now;
@@ -114,6 +125,7 @@ export class FailureDetector implements OnModuleInit, OnApplicationShutdown {
   private current = '';
   private lastTick = 0;
   private readonly listeners: LeaderListener[] = [];
+  private readonly incarnation = randomUUID();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -153,7 +165,7 @@ export class FailureDetector implements OnModuleInit, OnApplicationShutdown {
 
   heard(envelope: Envelope): void {
     if (envelope.type !== 'HEARTBEAT' || !this.table) return;
-    this.table.heard(envelope.from, performance.now());
+    this.table.heard(envelope.from, performance.now(), envelope.body.incarnation);
     this.evaluate();
   }
 
@@ -175,7 +187,7 @@ export class FailureDetector implements OnModuleInit, OnApplicationShutdown {
       from: this.config.coordinatorId,
       epoch: 0,
       sentAt: new Date().toISOString(),
-      body: { leader: this.current },
+      body: { leader: this.current, incarnation: this.incarnation },
     };
     const topic = paxosCommitTopicsFor(this.config.topicPrefix).replicas;
     this.publisher.publish([{ topic, envelope: heartbeat }]).catch((error: Error) => this.logger.warn(`heartbeat not sent: ${error.message}`));

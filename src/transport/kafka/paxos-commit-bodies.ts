@@ -67,6 +67,8 @@ export interface Phase1bBody {
 /** A coordinator replica is alive; `leader` is whom it trusts to lead, for operators. */
 export interface HeartbeatBody {
   readonly leader: string;
+  /** The sending process: a new one means the replica restarted, so its silence was real. */
+  readonly incarnation?: string;
 }
 
 /** A replica that logged a transaction asks the leader it trusts to run it. */
@@ -158,7 +160,9 @@ export function phase1bBodyError(body: Fields): string | undefined {
 }
 
 export function heartbeatBodyError(body: Fields): string | undefined {
-  return typeof body.leader === 'string' ? undefined : 'body.leader must be a string';
+  if (typeof body.leader !== 'string') return 'body.leader must be a string';
+  if (body.incarnation !== undefined && typeof body.incarnation !== 'string') return 'body.incarnation must be a string';
+  return undefined;
 }
 
 /** The fields a paxos-commit PREPARE adds to the 2pc ones. */
