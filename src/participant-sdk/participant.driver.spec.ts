@@ -119,6 +119,27 @@ describe('participant driver', () => {
     await driver.stop();
   });
 
+  it('votes NO when the prepare handler throws its own error, and retries when the database failed under it', async () => {
+    const refused = setup({ prepare: async () => Promise.reject(new Error('card declined')) });
+    await refused.driver.deliver(prepare('t11'));
+    await refused.driver.stop();
+    expect(refused.sent).toEqual([expect.objectContaining({ type: 'VOTE', body: { vote: 'NO', reason: 'card declined' } })]);
+
+    let deadlocks = 1;
+    const { events, sent, driver, advance } = setup({
+      prepare: async () => {
+        if (deadlocks-- > 0) throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+        return { vote: 'YES' };
+      },
+    });
+    await driver.deliver(prepare('t12'));
+    expect(sent).toEqual([]);
+    expect(noSql(events)).toEqual(['begin', 'rollback', expect.stringMatching(/prepare failed \(attempt 1\).*deadlock detected/)]);
+    await advance(RETRY_MS);
+    await driver.stop();
+    expect(sent).toEqual([expect.objectContaining({ type: 'VOTE', body: { vote: 'YES' } })]);
+  });
+
   it('sends a vote again until the broker takes it, without running the step twice', async () => {
     const { events, sent, driver, failSends, advance } = setup();
     failSends(2);
