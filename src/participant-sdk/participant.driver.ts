@@ -134,7 +134,7 @@ export class ParticipantDriver extends SteppedParticipantDriver<LogRow, Particip
       }
     }
     const replies = messages.map((message) => this.toReply(message, state.rmState, epoch, traceContext ?? undefined));
-    return { state: state.rmState, messages: replies, queryAfterMs };
+    return { messages: replies, queryAfterMs };
   }
 
   private toReply(message: RmToTm, rmState: RmState, epoch: number, traceparent: string | undefined): ParticipantReply {

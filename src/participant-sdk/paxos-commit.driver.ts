@@ -153,7 +153,7 @@ export class PaxosCommitParticipantDriver extends SteppedParticipantDriver<Paxos
     const ack = this.ackFor(state.rmState, input, row.txnId, traceContext ?? undefined);
     // An ended transaction has nothing more to learn from phase 2b, so only one in doubt keeps its learner.
     const memory = state.rmState === 'prepared' ? state.learner : undefined;
-    return { state: state.rmState, messages: ack ? [...messages, ack] : messages, queryAfterMs, memory };
+    return { messages: ack ? [...messages, ack] : messages, queryAfterMs, memory };
   }
 
   /** Acknowledges an outcome once it is applied, and again for a repeated one, so the leader stops re-sending. */

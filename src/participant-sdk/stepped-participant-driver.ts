@@ -69,8 +69,6 @@ export interface SteppedDriverOptions<Row extends ParticipantLogRow, Message> {
 
 /** What a committed step leaves to do: the messages to send and when to ask again. */
 export interface SteppedOutcome<Message, Memory = never> {
-  /** The RM state after the step. */
-  readonly state: string;
   readonly messages: readonly Message[];
   readonly queryAfterMs?: number;
   /** What to remember about the transaction, once the step has committed. */
