@@ -4,7 +4,7 @@
  * row is kept only once a step made it durable, a throw keeps nothing) and records what a
  * step did in `events`, next to the handler and send events, so that a spec can assert their
  * order. A spec names its protocol's in-doubt answer, which is ids for some logs and rows for
- * others.
+ * others, and can make row writes fail as a database that went away would.
  */
 import type { PoolClient } from 'pg';
 import { LockedRowOf, ParticipantLogRow, RowLockingLog } from './participant-log-store';
@@ -19,6 +19,7 @@ export interface InMemoryParticipantLogOptions<Row extends ParticipantLogRow, In
 export class InMemoryParticipantLog<Row extends ParticipantLogRow, InDoubt> implements RowLockingLog<Row> {
   /** Durable rows by transaction id, in the order they were first made durable. */
   readonly rows = new Map<string, Row>();
+  private writeFailures = 0;
 
   constructor(
     private readonly events: string[],
@@ -41,6 +42,11 @@ export class InMemoryParticipantLog<Row extends ParticipantLogRow, InDoubt> impl
         },
         client,
         update: async (change) => {
+          if (this.writeFailures > 0) {
+            this.writeFailures--;
+            this.events.push('update failed');
+            throw new Error('connection terminated unexpectedly');
+          }
           current = { ...current, ...change };
           this.events.push(`update ${current.rmState}`);
         },
@@ -52,6 +58,11 @@ export class InMemoryParticipantLog<Row extends ParticipantLogRow, InDoubt> impl
       this.events.push('rollback');
       throw error;
     }
+  }
+
+  /** The next `count` row writes throw, and roll their step back. */
+  failWrites(count: number): void {
+    this.writeFailures = count;
   }
 
   async findInDoubt(): Promise<InDoubt[]> {

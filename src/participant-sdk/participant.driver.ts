@@ -3,13 +3,15 @@
  * service's database, its handlers and Kafka. Each step runs inside one database transaction
  * holding the transaction's log row lock: the core's persist effects, the service's handler
  * writes and the row change commit together, and only then do the step's messages leave
- * (the durability rule of protocols/common/effects.ts). Inputs for one transaction are fed
- * one at a time, so the core never sees interleaved steps.
+ * (the durability rule of protocols/common/effects.ts). The transaction runtime feeds the
+ * inputs of one transaction one at a time, so the core never sees interleaved steps, and
+ * retries a step that failed (stepped-participant-driver.ts).
  */
 import { assertNever } from '../protocols/common/assert';
 import { Decision } from '../protocols/common/effects';
 import { RmToTm } from '../protocols/two-phase/messages';
 import { ParticipantEffect, ParticipantInput, ParticipantState, RmConfig, RmState, step } from '../protocols/two-phase/participant';
+import { Clock } from '../runtime/ports';
 import { LockedLogRow, LogRow, ParticipantLog } from './participant-log.repository';
 import { ParticipantHandlers, ParticipantLogger, TransactionContext } from './participant-sdk.types';
 import { ServiceHandlers, errorMessage } from './service-handlers';
@@ -37,6 +39,8 @@ export interface ParticipantDriverOptions {
   readonly publish: (replies: readonly ParticipantReply[]) => Promise<void>;
   readonly queryIntervalMs: number;
   readonly logger: ParticipantLogger;
+  /** Timers and retry backoff; Node's timers unless given. */
+  readonly clock?: Clock;
 }
 
 interface OrderContext {
@@ -53,12 +57,12 @@ export class ParticipantDriver extends SteppedParticipantDriver<LogRow, Particip
   private readonly service: ServiceHandlers;
 
   constructor(private readonly options: ParticipantDriverOptions) {
-    super(options);
+    super(options, '2pc');
     this.config = { queryIntervalMs: options.queryIntervalMs };
     this.service = new ServiceHandlers({ name: options.name, protocol: '2pc', handlers: options.handlers, logger: options.logger, noVote: 'NO' });
   }
 
-  /** Feeds an order from the coordinator; resolves when it has been handled (or failed and was logged). */
+  /** Feeds an order from the coordinator; resolves once it has been handled, or failed and will be tried again. */
   deliver(order: CoordinatorOrder): Promise<void> {
     const input: ParticipantInput = order.type === 'PREPARE' ? { type: 'prepare' } : { type: order.type === 'COMMIT' ? 'commit' : 'abort' };
     const context: OrderContext =
@@ -130,11 +134,7 @@ export class ParticipantDriver extends SteppedParticipantDriver<LogRow, Particip
       }
     }
     const replies = messages.map((message) => this.toReply(message, state.rmState, epoch, traceContext ?? undefined));
-    return { state: state.rmState, messages: replies, queryAfterMs };
-  }
-
-  protected describe(reply: ParticipantReply): string {
-    return reply.type;
+    return { messages: replies, queryAfterMs };
   }
 
   private toReply(message: RmToTm, rmState: RmState, epoch: number, traceparent: string | undefined): ParticipantReply {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BALLOT_ZERO, Membership } from '../protocols/paxos-commit/messages';
+import { ManualClock } from '../runtime/manual-clock';
 import { PaxosCommitOutbound, PaxosCommitParticipantDriver, paxosCommitOrderOf } from './paxos-commit.driver';
 import { InMemoryParticipantLog } from './participant-log.fake';
 import { PaxosLogRow } from './paxos-commit-log.repository';
@@ -25,12 +26,14 @@ function setup(handlers: Partial<ParticipantHandlers> = {}) {
   const record = (name: string) => async () => {
     events.push(`handler ${name}`);
   };
+  const clock = new ManualClock();
   const driver = new PaxosCommitParticipantDriver({
     name: 'rm-a',
     log,
+    clock,
     queryIntervalMs: 60_000,
     topics: { acceptor: (id) => `t.acceptor.${id}`, coordinator: 't.coordinator' },
-    logger: { info: () => undefined, warn: () => undefined, error: (m) => events.push(`error ${m}`) },
+    logger: { info: () => undefined, warn: (m) => events.push(`warn ${m}`), error: (m) => events.push(`error ${m}`) },
     publish: async (messages) => {
       for (const m of messages) events.push(`send ${m.envelope.type} ${m.topic}`);
       sent.push(...messages);
@@ -45,7 +48,11 @@ function setup(handlers: Partial<ParticipantHandlers> = {}) {
       ...handlers,
     },
   });
-  return { driver, events, sent, log };
+  const advance = async (ms: number): Promise<void> => {
+    clock.advance(ms);
+    await driver.idle();
+  };
+  return { driver, events, sent, log, clock, advance };
 }
 
 const prepare = { type: 'PREPARE' as const, txnId: 't1', payload: { x: 1 }, timeoutMs: 60_000, membership, leader: 'c1' };
@@ -99,6 +106,30 @@ describe('Paxos Commit participant driver', () => {
     await driver.deliver(phase2b('c3'));
     expect(log.rows.get('t1')?.rmState).toBe('committed');
     expect(events).toContain('handler commit');
+    await driver.stop();
+  });
+
+  it('retries a vote whose log write failed and sends its phase 2a only once it is durable', async () => {
+    const { driver, events, sent, log, advance } = setup();
+    log.failWrites(1);
+    await driver.deliver(prepare);
+    expect(sent).toEqual([]);
+    expect(events).toContainEqual(expect.stringMatching(/t1: prepare failed \(attempt 1\)/));
+    await advance(10_000);
+    expect(sent.map((m) => m.topic)).toEqual(['t.acceptor.c1', 't.acceptor.c2', 't.acceptor.c3']);
+    expect(log.rows.get('t1')?.rmState).toBe('prepared');
+    await advance(10_000);
+    await driver.stop();
+    expect(sent).toHaveLength(3);
+  });
+
+  it('asks every acceptor while in doubt, and stops asking once the outcome is applied', async () => {
+    const { driver, sent, clock, advance } = setup();
+    await driver.deliver(prepare);
+    await advance(120_000);
+    expect(sent.filter((m) => m.envelope.type === 'QUERY').map((m) => m.topic)).toEqual(['t.acceptor.c1', 't.acceptor.c2', 't.acceptor.c3']);
+    await driver.deliver({ type: 'COMMIT', txnId: 't1' });
+    expect(clock.armed()).toBe(0);
     await driver.stop();
   });
 

@@ -6,13 +6,15 @@
  * ABORT, or by itself from the acceptors' PHASE2B; it acknowledges on the coordinator topic,
  * and while in doubt asks every acceptor with QUERY. Each step runs inside one database
  * transaction holding the transaction's log row lock, and only then do its messages leave
- * (the durability rule of protocols/common/effects.ts). docs/protocol.md has the contract.
+ * (the durability rule of protocols/common/effects.ts); the transaction runtime retries a
+ * step that failed (stepped-participant-driver.ts). docs/protocol.md has the contract.
  */
 import { assertNever } from '../protocols/common/assert';
 import { Decision } from '../protocols/common/effects';
 import { LearnerState, emptyLearner } from '../protocols/paxos-commit/learner';
 import { Membership, MessageOf, PaxosCommitMessage } from '../protocols/paxos-commit/messages';
 import { ParticipantInput, ParticipantState, RmConfig, RmState, step } from '../protocols/paxos-commit/participant';
+import { Clock } from '../runtime/ports';
 import { Envelope } from '../transport/kafka/envelope';
 import { PAXOS_COMMIT, ackEnvelope, phaseEnvelope, phaseMessage, queryEnvelope } from '../transport/kafka/paxos-commit-wire';
 import { LockedPaxosLogRow, PaxosCommitParticipantLog, PaxosLogRow } from './paxos-commit-log.repository';
@@ -49,16 +51,20 @@ export interface PaxosCommitDriverOptions {
   readonly topics: { acceptor(id: string): string; readonly coordinator: string };
   readonly queryIntervalMs: number;
   readonly logger: ParticipantLogger;
+  /** Timers and retry backoff; Node's timers unless given. */
+  readonly clock?: Clock;
 }
 
-export class PaxosCommitParticipantDriver extends SteppedParticipantDriver<PaxosLogRow, ParticipantInput, PaxosCommitOrder, PaxosCommitOutbound> {
-  /** What this participant learned from phase 2b so far; lost on restart, when it asks instead. */
-  private readonly learners = new Map<string, LearnerState>();
+/**
+ * The driver's memory of a transaction is what it learned from phase 2b so far: it is held
+ * while the transaction is in doubt and lost on restart, when the participant asks instead.
+ */
+export class PaxosCommitParticipantDriver extends SteppedParticipantDriver<PaxosLogRow, ParticipantInput, PaxosCommitOrder, PaxosCommitOutbound, LearnerState> {
   private readonly config: RmConfig;
   private readonly service: ServiceHandlers;
 
   constructor(private readonly options: PaxosCommitDriverOptions) {
-    super(options);
+    super(options, PAXOS_COMMIT);
     // Ballot 0 goes to every acceptor, so that no takeover is needed while one is down.
     this.config = { phase2aFanout: 'all', queryIntervalMs: options.queryIntervalMs };
     // A no vote is the value Aborted of this participant's instance, so the log calls it that.
@@ -83,13 +89,12 @@ export class PaxosCommitParticipantDriver extends SteppedParticipantDriver<Paxos
     return inDoubt.length;
   }
 
-  /** An ended transaction has nothing more to learn from phase 2b, so its learner goes too. */
-  protected forget(txnId: string): void {
-    super.forget(txnId);
-    this.learners.delete(txnId);
-  }
-
-  protected async stepLocked(locked: LockedPaxosLogRow, input: ParticipantInput, order?: PaxosCommitOrder): Promise<SteppedOutcome<PaxosCommitOutbound>> {
+  protected async stepLocked(
+    locked: LockedPaxosLogRow,
+    input: ParticipantInput,
+    order: PaxosCommitOrder | undefined,
+    learner: LearnerState | undefined,
+  ): Promise<SteppedOutcome<PaxosCommitOutbound, LearnerState>> {
     const row = locked.row;
     const traceContext = order?.traceparent ?? row.traceContext;
     const payload = order?.type === 'PREPARE' && row.rmState === 'working' ? order.payload : row.payload;
@@ -99,7 +104,7 @@ export class PaxosCommitParticipantDriver extends SteppedParticipantDriver<Paxos
       rmState: row.rmState,
       membership: row.membership ?? undefined,
       leader: row.leader ?? undefined,
-      learner: this.learners.get(row.txnId) ?? emptyLearner,
+      learner: learner ?? emptyLearner,
     };
     const first = step(state, input, this.config);
     const pending = first.effects.map((effect) => ({ effect, from: state.rmState }));
@@ -144,14 +149,11 @@ export class PaxosCommitParticipantDriver extends SteppedParticipantDriver<Paxos
           assertNever(effect, 'participant effect');
       }
     }
-    if (state.rmState === 'prepared') this.learners.set(row.txnId, state.learner);
     const messages = sends.map(({ to, message }) => this.outbound(to, message, reasons, traceContext ?? undefined));
     const ack = this.ackFor(state.rmState, input, row.txnId, traceContext ?? undefined);
-    return { state: state.rmState, messages: ack ? [...messages, ack] : messages, queryAfterMs };
-  }
-
-  protected describe(message: PaxosCommitOutbound): string {
-    return message.envelope.type;
+    // An ended transaction has nothing more to learn from phase 2b, so only one in doubt keeps its learner.
+    const memory = state.rmState === 'prepared' ? state.learner : undefined;
+    return { messages: ack ? [...messages, ack] : messages, queryAfterMs, memory };
   }
 
   /** Acknowledges an outcome once it is applied, and again for a repeated one, so the leader stops re-sending. */

@@ -3,7 +3,10 @@
  * protocols differ in when a handler runs, not in how: each handler runs in a span under the
  * message that asked for it, and prepare runs behind a savepoint so that a NO vote leaves none
  * of its writes in the step's database transaction. Whatever prepare returns or throws is read
- * as a verdict, because a handler's mistake must become a NO vote rather than a stuck step.
+ * as a verdict, because a handler's mistake must become a NO vote rather than a stuck step,
+ * with one exception: a throw that is the database's, not the service's (the connection went,
+ * the server is shutting down, a deadlock or serialization failure), says nothing about the
+ * work, so it fails the step and the runtime tries it again instead of aborting everyone.
  */
 import { context } from '@opentelemetry/api';
 import { Decision } from '../protocols/common/effects';
@@ -33,6 +36,7 @@ export class ServiceHandlers {
     try {
       verdict = normaliseVerdict(await this.traced('prepare', ctx, () => this.options.handlers.prepare(ctx)));
     } catch (error) {
+      if (isTransientDatabaseError(error)) throw error;
       verdict = { vote: 'NO', reason: errorMessage(error) };
     }
     // A NO vote leaves no trace of the handler's work: abort is never called for it.
@@ -69,6 +73,17 @@ function normaliseVerdict(verdict: unknown): PrepareVerdict {
   if (value?.vote === 'YES') return { vote: 'YES' };
   if (value?.vote === 'NO') return { vote: 'NO', reason: typeof value.reason === 'string' && value.reason ? value.reason : 'no reason given' };
   return { vote: 'NO', reason: 'prepare handler returned no verdict' };
+}
+
+/**
+ * SQLSTATEs that say the database could not do the work right now, whatever the work was:
+ * connection exceptions (08), insufficient resources (53), operator intervention such as a
+ * shutdown (57P01-57P03), serialization failure and deadlock (40001, 40P01).
+ */
+export function isTransientDatabaseError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || code.length !== 5) return false;
+  return code.startsWith('08') || code.startsWith('53') || ['57P01', '57P02', '57P03', '40001', '40P01'].includes(code);
 }
 
 export function errorMessage(error: unknown): string {

@@ -1,10 +1,12 @@
 /**
  * The 3PC participant driver without Kafka or Postgres: each step's log change and handler
- * work commit before any of its messages leave, stale owners are ignored, and the timeouts
- * lead into the termination protocol only as far as the failure detector allows.
+ * work commit before any of its messages leave, stale owners are ignored, the timeouts lead
+ * into the termination protocol only as far as the failure detector allows, and a failed
+ * step or send is tried again until it goes through. Time moves only when a case says so.
  */
 import { describe, expect, it } from 'vitest';
 import { TM } from '../protocols/three-phase/messages';
+import { ManualClock } from '../runtime/manual-clock';
 import { InMemoryParticipantLog } from './participant-log.fake';
 import { PeerDetector } from './peer-detector';
 import { ParticipantHandlers } from './participant-sdk.types';
@@ -35,20 +37,26 @@ function setup(name = 'rm-a', handlers: Partial<ParticipantHandlers> = {}) {
   const sent: ThreePhaseSendable[] = [];
   const log = recordingLog(events);
   const detector = new FakeDetector();
-  let notify: (() => void) | undefined;
+  const clock = new ManualClock();
+  let sendFailures = 0;
   const driver = new ThreePhaseParticipantDriver({
     name,
     log,
     detector,
+    clock,
     queryIntervalMs: 20,
     collectTimeoutMs: 20,
     terminationGraceMs: 10,
     defaultParticipantTtlMs: 50,
-    logger: { info: () => undefined, warn: () => undefined, error: (m) => events.push(`error ${m}`) },
+    logger: { info: () => undefined, warn: (m) => events.push(`warn ${m}`), error: (m) => events.push(`error ${m}`) },
     send: async (messages) => {
+      if (sendFailures > 0) {
+        sendFailures--;
+        events.push('send failed');
+        throw new Error('broker unavailable');
+      }
       for (const m of messages) events.push(`send ${m.type} to ${m.to}`);
       sent.push(...messages);
-      notify?.();
     },
     handlers: {
       prepare: async () => {
@@ -61,17 +69,20 @@ function setup(name = 'rm-a', handlers: Partial<ParticipantHandlers> = {}) {
       ...handlers,
     },
   });
-  /** Resolves once a message matching `predicate` has been sent. */
-  const sentOne = (predicate: (m: ThreePhaseSendable) => boolean): Promise<ThreePhaseSendable> =>
-    new Promise((resolve) => {
-      const check = () => {
-        const found = sent.find(predicate);
-        if (found) resolve(found);
-      };
-      notify = check;
-      check();
-    });
-  return { events, sent, log, detector, driver, sentOne };
+  /** Moves time on and waits for every step the timers started. */
+  const advance = async (ms: number): Promise<void> => {
+    clock.advance(ms);
+    await driver.idle();
+  };
+  /** Moves time on in small steps until a message matching `predicate` was sent, for at most `limitMs`. */
+  const advanceUntilSent = async (predicate: (m: ThreePhaseSendable) => boolean, limitMs = 10_000): Promise<ThreePhaseSendable> => {
+    for (let waited = 0; !sent.some(predicate); waited += 10) {
+      if (waited >= limitMs) throw new Error(`nothing matching was sent within ${limitMs} ms`);
+      await advance(10);
+    }
+    return sent.find(predicate)!;
+  };
+  return { events, sent, log, detector, driver, clock, advance, advanceUntilSent, failSends: (n: number) => (sendFailures = n) };
 }
 
 const prepare = (timeoutMs = 1000, epoch = 1): InboundStep => ({
@@ -123,9 +134,12 @@ describe('3pc participant driver', () => {
   });
 
   it('when the coordinator stays silent past its promise, the first participant runs the termination protocol', async () => {
-    const { driver, sentOne, sent, events } = setup('rm-a');
+    const { driver, sent, events, advance } = setup('rm-a');
     await driver.deliver(prepare(20), 't4');
-    await sentOne((m) => m.type === 'STATE_REQ' && m.to === 'rm-c');
+    // The coordinator promised 20 ms; with the 10 ms grace it is suspected at 30 ms, not before.
+    await advance(29);
+    expect(sent.map((m) => m.type)).toEqual(['VOTE']);
+    await advance(1);
     expect(sent.filter((m) => m.type === 'STATE_REQ').map((m) => m.to)).toEqual(['rm-b', 'rm-c']);
     const report = (rm: string): InboundStep => ({ input: { type: 'stateReport', rm, epoch: { round: 1, rm: 'rm-a' }, state: 'uncertain' } });
     await driver.deliver(report('rm-b'), 't4');
@@ -136,19 +150,79 @@ describe('3pc participant driver', () => {
   });
 
   it('waits for a silent peer until the detector says it crashed, then decides without it', async () => {
-    const { driver, sentOne, detector } = setup('rm-a');
+    const { driver, detector, sent, clock, advance, advanceUntilSent } = setup('rm-a');
     await driver.deliver(prepare(20), 't5');
     await driver.deliver({ input: { type: 'preCommit', epoch: { round: 0, rm: '' }, from: TM }, ownerEpoch: 1, senderBoundMs: 20 }, 't5');
-    await sentOne((m) => m.type === 'STATE_REQ' && m.to === 'rm-c');
+    await advanceUntilSent((m) => m.type === 'STATE_REQ' && m.to === 'rm-c');
     await driver.deliver({ input: { type: 'stateReport', rm: 'rm-b', epoch: { round: 1, rm: 'rm-a' }, state: 'precommitted' } }, 't5');
     // rm-c says nothing; only once the detector reports it crashed may rm-a conclude.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const early = await Promise.race([sentOne((m) => m.type === 'COMMIT').then(() => 'decided'), Promise.resolve('waiting')]);
-    expect(early).toBe('waiting');
+    await advance(5000);
+    expect(sent.some((m) => m.type === 'COMMIT')).toBe(false);
+    expect(clock.armed()).toBeGreaterThan(0);
     detector.crashed.add('rm-c');
-    const commit = await sentOne((m) => m.type === 'COMMIT');
+    const commit = await advanceUntilSent((m) => m.type === 'COMMIT');
     await driver.stop();
     expect(commit).toMatchObject({ to: 'rm-b', body: { role: 'participant' } });
+  });
+
+  it('retries a PREPARE whose log write failed, and votes once it is durable, exactly once', async () => {
+    const { driver, events, sent, log, advance } = setup('rm-a');
+    log.failWrites(1);
+    await driver.deliver(prepare(), 't7');
+    expect(sent).toEqual([]);
+    expect(noSql(events)).toEqual(['begin', 'handler prepare', 'update failed', 'rollback', expect.stringMatching(/t7: canCommit failed \(attempt 1\)/)]);
+    expect(log.rows.has('t7')).toBe(false);
+    await advance(100);
+    expect(sent.map((m) => `${m.type} to ${m.to}`)).toEqual(['VOTE to tm']);
+    expect(log.rows.get('t7')?.rmState).toBe('prepared');
+    await advance(100);
+    await driver.stop();
+    expect(sent.filter((m) => m.type === 'VOTE')).toHaveLength(1);
+  });
+
+  it('retries a decision whose handler failed until it acknowledges, and then holds nothing for the transaction', async () => {
+    let failures = 1;
+    const { driver, sent, log, clock, advance } = setup('rm-a', {
+      commit: async () => {
+        if (failures-- > 0) throw new Error('disk full');
+      },
+    });
+    await driver.deliver(prepare(), 't8');
+    await driver.deliver({ input: { type: 'preCommit', epoch: { round: 0, rm: '' }, from: TM }, ownerEpoch: 1, senderBoundMs: 1000 }, 't8');
+    await driver.deliver({ input: { type: 'decision', decision: 'COMMIT', from: TM }, ownerEpoch: 1 }, 't8');
+    expect(log.rows.get('t8')?.rmState).toBe('precommitted');
+    expect(sent.map((m) => m.type)).toEqual(['VOTE', 'PRECOMMIT_ACK']);
+    await advance(100);
+    expect(log.rows.get('t8')?.rmState).toBe('committed');
+    expect(sent.map((m) => m.type)).toEqual(['VOTE', 'PRECOMMIT_ACK', 'ACK']);
+    // Decided: no termination timer, query or retry is left for it.
+    expect(clock.armed()).toBe(0);
+    await driver.stop();
+  });
+
+  it('sends a reply again until the broker takes it', async () => {
+    const { driver, sent, failSends, advance } = setup('rm-a');
+    failSends(1);
+    await driver.deliver(prepare(), 't9');
+    expect(sent).toEqual([]);
+    await advance(100);
+    await driver.stop();
+    expect(sent.map((m) => m.type)).toEqual(['VOTE']);
+  });
+
+  it('runs nothing more after stop: no timer, no retry, no new message', async () => {
+    const { driver, events, sent, log, clock } = setup('rm-a');
+    await driver.deliver(prepare(20), 't10');
+    log.failWrites(1);
+    await driver.deliver(prepare(20), 't11');
+    await driver.stop();
+    events.length = 0;
+    clock.advance(60_000);
+    await driver.deliver(prepare(20), 't12');
+    await driver.idle();
+    expect(events).toEqual([]);
+    expect(sent.map((m) => m.type)).toEqual(['VOTE']);
+    expect(clock.armed()).toBe(0);
   });
 
   it('a participant restarted in doubt asks the coordinator and every peer', async () => {
@@ -161,6 +235,7 @@ describe('3pc participant driver', () => {
       name: 'rm-b',
       log: first.log,
       detector: new FakeDetector(),
+      clock: new ManualClock(),
       queryIntervalMs: 1000,
       collectTimeoutMs: 20,
       terminationGraceMs: 10,
@@ -170,6 +245,7 @@ describe('3pc participant driver', () => {
       handlers: { prepare: async () => ({ vote: 'YES' }), commit: async () => undefined, abort: async () => undefined },
     });
     expect(await restarted.recover()).toBe(1);
+    await restarted.idle();
     await restarted.stop();
     expect(sent.map((m) => `${m.type} to ${m.to}`).sort()).toEqual(['DECISION_REQ to rm-a', 'DECISION_REQ to rm-c', 'DECISION_REQ to tm']);
   });

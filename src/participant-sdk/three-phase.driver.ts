@@ -4,6 +4,8 @@
  * Kafka. Each step runs in one database transaction holding the transaction's log row: the
  * core's records, the service's handler writes and the row change commit together, and only
  * then do the step's messages leave (the durability rule of protocols/common/effects.ts).
+ * It is a role of the transaction runtime (runtime/transaction-runtime.ts), which feeds a
+ * transaction's inputs one at a time, owns its timers and sends, and retries a failed step.
  *
  * The core's timers stand for failure suspicions, and the driver lets one through only when
  * it is justified. The coordinator is suspected once it stays silent longer than it promised
@@ -12,13 +14,15 @@
  * With both right, which is 3PC's synchrony assumption, participants finish a transaction
  * by themselves whenever the coordinator crashes.
  */
-import { KeyedSerialQueue } from '../common/keyed-serial-queue';
 import { assertNever } from '../protocols/common/assert';
 import { EPOCH_ZERO, TM } from '../protocols/three-phase/messages';
-import { ParticipantEffect, ParticipantState, RmConfig, RmRecord, RmState, RmTimer, initialParticipantState, isDecided, restoreParticipant, step } from '../protocols/three-phase/participant';
+import { ParticipantEffect, ParticipantInput, ParticipantState, RmConfig, RmRecord, RmState, RmTimer, initialParticipantState, isDecided, restoreParticipant, step } from '../protocols/three-phase/participant';
+import { Clock } from '../runtime/ports';
+import { ArmTimer, StepOutcome, TransactionRuntime } from '../runtime/transaction-runtime';
 import { PeerDetector } from './peer-detector';
 import { ParticipantHandlers, ParticipantLogger, TransactionContext } from './participant-sdk.types';
-import { ServiceHandlers, errorMessage } from './service-handlers';
+import { ServiceHandlers } from './service-handlers';
+import { HeldTransaction } from './stepped-participant-driver';
 import { InboundStep, ThreePhaseReply, toReply } from './three-phase-messages';
 import { LockedThreePhaseRow, ThreePhaseLog, ThreePhaseRow } from './three-phase-log.repository';
 
@@ -44,6 +48,8 @@ export interface ThreePhaseDriverOptions {
   /** The detector's TTL when a PREPARE did not name one (the coordinator's PARTICIPANT_TTL_MS). */
   readonly defaultParticipantTtlMs: number;
   readonly logger: ParticipantLogger;
+  /** Timers and retry backoff; Node's timers unless given. */
+  readonly clock?: Clock;
 }
 
 /** What the driver remembers about a transaction between steps, beyond the log row. */
@@ -55,9 +61,14 @@ interface Memory {
 }
 
 /** A queued input: a message, or a timer whose suspicion the detector must confirm first. */
-type DriverInput = { readonly kind: 'message'; readonly step: InboundStep } | { readonly kind: 'timer'; readonly timer: RmTimer };
+type DriverInput =
+  | { readonly type: ParticipantInput['type']; readonly kind: 'message'; readonly step: InboundStep }
+  | { readonly type: `${RmTimer} timer`; readonly kind: 'timer'; readonly timer: RmTimer };
 
-interface StepOutcome {
+const messageInput = (step: InboundStep): DriverInput => ({ type: step.input.type, kind: 'message', step });
+const timerInput = (timer: RmTimer): DriverInput => ({ type: `${timer} timer` as const, kind: 'timer', timer });
+
+interface LockedOutcome {
   /** What to remember once the step is durable; undefined when the step left no trace. */
   readonly memory: Memory | undefined;
   readonly state: ParticipantState;
@@ -65,23 +76,33 @@ interface StepOutcome {
   readonly timers: { readonly timer: RmTimer; readonly afterMs: number }[];
 }
 
+/** A timer fired without the detector's backing: look again after `afterMs`. */
+interface Recheck {
+  readonly recheck: RmTimer;
+  readonly afterMs: number;
+}
+
 const PREPARED_WORK: readonly RmState[] = ['uncertain', 'precommitted'];
 
 export class ThreePhaseParticipantDriver {
-  private readonly queue = new KeyedSerialQueue();
-  private readonly memory = new Map<string, Memory>();
-  /** Per transaction: the core's timers by name, and `retry` for a step that failed. */
-  private readonly timers = new Map<string, Map<string, NodeJS.Timeout>>();
+  private readonly runtime: TransactionRuntime<HeldTransaction<Memory>, DriverInput, ThreePhaseSendable>;
   private readonly service: ServiceHandlers;
-  private stopping = false;
 
   constructor(private readonly options: ThreePhaseDriverOptions) {
     this.service = new ServiceHandlers({ name: options.name, protocol: '3pc', handlers: options.handlers, logger: options.logger, noVote: 'NO' });
+    this.runtime = new TransactionRuntime<HeldTransaction<Memory>, DriverInput, ThreePhaseSendable>(
+      {
+        // The row is the state: any message may start a transaction here, and the step decides.
+        load: async () => new HeldTransaction<Memory>(),
+        run: (held, input, txnId) => this.run(held, input, txnId),
+      },
+      { name: `${options.name} 3pc transaction`, transport: { send: options.send }, logger: options.logger, clock: options.clock },
+    );
   }
 
-  /** Feeds a message from the coordinator or a peer; resolves once it has been handled (or failed and was logged). */
-  deliver(step: InboundStep, txnId: string): Promise<void> {
-    return this.dispatch(txnId, { kind: 'message', step });
+  /** Feeds a message from the coordinator or a peer; resolves once it has been handled, or failed and will be tried again. */
+  async deliver(step: InboundStep, txnId: string): Promise<void> {
+    await this.runtime.submit(txnId, messageInput(step));
   }
 
   /**
@@ -91,79 +112,61 @@ export class ThreePhaseParticipantDriver {
   async recover(): Promise<number> {
     const rows = await this.options.log.findInDoubt();
     for (const row of rows) {
-      this.memory.set(row.txnId, this.restore(row));
-      void this.dispatch(row.txnId, { kind: 'message', step: { input: { type: 'recover' } } });
+      // A message that came in first already holds what it learned; that stays.
+      this.runtime.start(row.txnId, new HeldTransaction(this.restore(row)));
+      void this.runtime.submit(row.txnId, messageInput({ input: { type: 'recover' } }));
     }
     if (rows.length > 0) this.options.logger.info(`recovering ${rows.length} in-doubt 3pc transaction(s): asking the coordinator and the other participants`);
     return rows.length;
   }
 
+  /** Stops timers and retries, and waits for the steps already running. */
   async stop(): Promise<void> {
-    this.stopping = true;
-    for (const txnId of [...this.timers.keys()]) this.disarm(txnId);
-    await this.queue.idle();
+    this.runtime.stop();
+    await this.runtime.idle();
   }
 
-  private dispatch(txnId: string, input: DriverInput): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return this.queue.run(txnId, () => this.apply(txnId, input));
+  /** Resolves once every step queued so far has settled. */
+  idle(): Promise<void> {
+    return this.runtime.idle();
   }
 
-  private async apply(txnId: string, input: DriverInput): Promise<void> {
-    const step = input.kind === 'message' ? input.step : this.confirmSuspicion(txnId, input.timer);
-    if (!step) return;
-    let outcome: StepOutcome | undefined;
-    try {
-      outcome = await this.options.log.withLockedRow(txnId, (locked) => this.stepLocked(locked, step));
-    } catch (error) {
-      // Nothing was committed and nothing was sent; try the same input again later.
-      this.options.logger.error(`transaction ${txnId}: 3pc ${step.input.type} failed and was rolled back, will retry: ${errorMessage(error)}`);
-      if (step.input.type !== 'canCommit') this.arm(txnId, 'retry', this.options.queryIntervalMs, input);
-      return;
-    }
-    if (!outcome) return;
+  private async run(held: HeldTransaction<Memory>, input: DriverInput, txnId: string): Promise<StepOutcome<DriverInput, ThreePhaseSendable> | undefined> {
+    const step = input.kind === 'message' ? input.step : this.confirmSuspicion(held.memory, input.timer);
+    if (!step) return undefined;
+    if ('recheck' in step) return { timers: [{ name: step.recheck, afterMs: step.afterMs, input: timerInput(step.recheck) }] };
+    const outcome = await held.attempt(input, () => this.options.log.withLockedRow(txnId, (locked) => this.stepLocked(locked, step, held.memory)));
     // Only now is the step durable, so only now does memory move on.
-    if (isDecided(outcome.state)) {
-      this.memory.delete(txnId);
-      this.disarm(txnId);
-    } else if (outcome.memory) {
-      this.memory.set(txnId, outcome.memory);
-    }
-    if (outcome.replies.length > 0) {
-      try {
-        await this.options.send(outcome.replies);
-      } catch (error) {
-        // Durable state is right; a lost reply is asked for again by whoever waits on it.
-        this.options.logger.warn(`transaction ${txnId}: sending ${outcome.replies.map((r) => r.type).join(', ')} failed: ${errorMessage(error)}`);
-      }
-    }
-    if (!isDecided(outcome.state)) for (const { timer, afterMs } of outcome.timers) this.arm(txnId, timer, afterMs, { kind: 'timer', timer });
+    if (outcome?.memory) held.memory = outcome.memory;
+    const decided = outcome !== undefined && isDecided(outcome.state);
+    // Timers are armed only for a transaction remembered here; one never joined is let go.
+    const finished = decided || (held.memory === undefined && !held.retrying);
+    if (!outcome) return finished ? { finished } : undefined;
+    const timers: ArmTimer<DriverInput>[] = decided || held.memory === undefined ? [] : outcome.timers.map(({ timer, afterMs }) => ({ name: timer, afterMs, input: timerInput(timer) }));
+    return { messages: outcome.replies, timers, finished };
   }
 
   /**
    * A core timer fired. It reaches the core only if the failure detector backs it; otherwise
-   * it is re-armed. Returns the input to step, or undefined when there is nothing to do now.
+   * it is looked at again shortly. Returns the input to step, or undefined when there is
+   * nothing to do now.
    */
-  private confirmSuspicion(txnId: string, timer: RmTimer): InboundStep | undefined {
-    const memory = this.memory.get(txnId);
+  private confirmSuspicion(memory: Memory | undefined, timer: RmTimer): InboundStep | Recheck | undefined {
     if (!memory || isDecided(memory.state)) return undefined;
     const { state } = memory;
     const suspects = (rm: string): boolean => this.options.detector.suspects(rm, memory.ttlMs, memory.instances.get(rm));
-    const recheck = (): undefined => {
-      this.arm(txnId, timer, this.recheckMs(memory), { kind: 'timer', timer });
-      return undefined;
-    };
+    const recheck: Recheck = { recheck: timer, afterMs: this.recheckMs(memory) };
     switch (timer) {
       case 'query':
         return { input: { type: 'timer', timer: 'query' } };
       case 'collect':
         if (!state.termination) return undefined;
-        return state.termination.awaiting.every(suspects) ? { input: { type: 'timer', timer: 'collect' } } : recheck();
+        return state.termination.awaiting.every(suspects) ? { input: { type: 'timer', timer: 'collect' } } : recheck;
       case 'termination': {
         if (state.recovered || state.termination || state.coordinator === state.rm) return undefined;
         // A live recovery coordinator will tell us; a live candidate we asked is asked again below.
         const following = state.coordinator !== TM && state.epoch.rm === state.coordinator;
-        if (following && !suspects(state.coordinator)) return recheck();
+        if (following && !suspects(state.coordinator)) return recheck;
         const operational = state.rms.filter((rm) => rm !== state.rm && !suspects(rm));
         return { input: { type: 'coordinatorFailed', operational } };
       }
@@ -172,7 +175,7 @@ export class ThreePhaseParticipantDriver {
     }
   }
 
-  private async stepLocked(locked: LockedThreePhaseRow, inbound: InboundStep): Promise<StepOutcome | undefined> {
+  private async stepLocked(locked: LockedThreePhaseRow, inbound: InboundStep, remembered: Memory | undefined): Promise<LockedOutcome | undefined> {
     const row = locked.row;
     const isNew = row.rmState === 'working';
     if (inbound.ownerEpoch !== undefined && !isNew && inbound.ownerEpoch < row.epoch) {
@@ -180,7 +183,7 @@ export class ThreePhaseParticipantDriver {
       return undefined;
     }
     // A copy: the remembered state changes only once this step has committed.
-    const known = this.memory.get(row.txnId) ?? this.restore(row);
+    const known = remembered ?? this.restore(row);
     const memory: Memory = { state: known.state, ttlMs: inbound.participantTtlMs ?? known.ttlMs, instances: new Map(known.instances) };
     const epoch = Math.max(row.epoch, inbound.ownerEpoch ?? 0);
     const traceContext = inbound.traceparent ?? row.traceContext;
@@ -193,7 +196,7 @@ export class ThreePhaseParticipantDriver {
     const pending: { effect: ParticipantEffect; from: RmState }[] = first.effects.map((effect) => ({ effect, from: memory.state.rmState }));
     let state = first.state;
     const sends: ThreePhaseReply[] = [];
-    const timers: StepOutcome['timers'] = [];
+    const timers: LockedOutcome['timers'] = [];
     let voteReason: string | undefined;
     for (let i = 0; i < pending.length; i++) {
       const { effect, from } = pending[i];
@@ -229,9 +232,9 @@ export class ThreePhaseParticipantDriver {
     if (durable && !isDecided(state) && !sameEpoch(state.epoch, locked.row.recoveryEpoch)) await locked.update({ recoveryEpoch: state.epoch });
     memory.state = state;
     // A message about a transaction this participant never joined leaves nothing to remember.
-    const remembered = !isNew || locked.row.rmState !== 'working' ? memory : undefined;
+    const kept = !isNew || locked.row.rmState !== 'working' ? memory : undefined;
     const trace = traceContext ? { traceparent: traceContext } : {};
-    return { memory: remembered, state, timers, replies: sends.map((reply) => ({ ...reply, txnId: row.txnId, epoch, ...trace })) };
+    return { memory: kept, state, timers, replies: sends.map((reply) => ({ ...reply, txnId: row.txnId, epoch, ...trace })) };
   }
 
   private async persist(
@@ -300,24 +303,6 @@ export class ThreePhaseParticipantDriver {
   private rmConfig(memory: Memory): RmConfig {
     // The driver computes the real delays (delayOf); the core's figures only name the timers.
     return { terminationTimeoutMs: memory.ttlMs, collectTimeoutMs: this.options.collectTimeoutMs, queryIntervalMs: this.options.queryIntervalMs };
-  }
-
-  private arm(txnId: string, key: string, afterMs: number, input: DriverInput): void {
-    if (this.stopping) return;
-    const timers = this.timers.get(txnId) ?? new Map<string, NodeJS.Timeout>();
-    clearTimeout(timers.get(key));
-    const handle = setTimeout(() => {
-      timers.delete(key);
-      void this.dispatch(txnId, input);
-    }, afterMs);
-    handle.unref();
-    timers.set(key, handle);
-    this.timers.set(txnId, timers);
-  }
-
-  private disarm(txnId: string): void {
-    for (const handle of this.timers.get(txnId)?.values() ?? []) clearTimeout(handle);
-    this.timers.delete(txnId);
   }
 }
 
