@@ -23,6 +23,9 @@ export interface ParticipantHandlers<P = unknown> {
    * Does the work of phase one and votes. YES means the work is durable and can be committed
    * or undone later; it commits with the log row before the vote leaves. A NO vote, or a
    * throw (which votes NO with the error message), rolls back everything the handler wrote.
+   * A throw that carries a Postgres code for "the database could do no work" (connection loss
+   * 08xxx, out of resources 53xxx, shutdown 57P01-57P03, serialization failure 40001, deadlock
+   * 40P01) is no verdict: the step is rolled back and prepared again after a backoff.
    */
   prepare(ctx: TransactionContext<P>): Promise<PrepareVerdict>;
   /** Makes prepared work final. Runs at most once per transaction; a throw is retried later. */

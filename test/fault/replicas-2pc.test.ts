@@ -99,7 +99,7 @@ describe('2pc with three coordinator replicas', () => {
       // Orders holds its vote back, so the transaction waits while inventory is killed prepared.
       const { txnId, killedAt } = await killAfterYesVote(cluster, { holdBack: 'orders', victim: 'inventory', replica: 0 }, async () => {
         const { status, body } = await cluster.apiOn(0, 'POST', '/v1/transactions', order());
-        expect(status).toBe(201);
+        expect(status, JSON.stringify(body)).toBe(201);
         accepted.push(body.id);
         return body.id;
       });

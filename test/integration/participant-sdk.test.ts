@@ -102,7 +102,8 @@ function recordingHandlers() {
 }
 
 const loggedErrors: string[] = [];
-const quietLogger: ParticipantLogger = { info: () => undefined, warn: () => undefined, error: (message) => loggedErrors.push(message) };
+const loggedWarnings: string[] = [];
+const quietLogger: ParticipantLogger = { info: () => undefined, warn: (message) => loggedWarnings.push(message), error: (message) => loggedErrors.push(message) };
 
 describe('participant SDK on real Postgres and Kafka', () => {
   const suffix = uniqueSuffix();
@@ -262,20 +263,17 @@ describe('participant SDK on real Postgres and Kafka', () => {
     expect(await logRow(txnId)).toMatchObject({ state: 'aborted', epoch: 2 });
   });
 
-  it('rolls back a commit handler that throws, does not ACK, and retries when asked again', async () => {
+  it('rolls back a commit handler that throws, does not ACK the failed attempt, and retries it by itself', async () => {
     const txnId = randomUUID();
     await order('PREPARE', txnId, { payload: { item: 'retry', failCommit: true } });
     await probe.waitFor('YES vote', reply('VOTE', txnId));
     await order('COMMIT', txnId);
-    // The failed attempt is rolled back; the participant then asks for the outcome again.
-    await probe.waitFor('QUERY after the failed commit', reply('QUERY', txnId));
-    expect(replyCount('ACK', txnId)).toBe(0);
-    expect(loggedErrors.some((line) => line.includes(txnId) && line.includes('ledger unavailable'))).toBe(true);
-    expect(await logRow(txnId)).toMatchObject({ state: 'prepared' });
-    expect(await workRow(txnId)).toMatchObject({ state: 'held' });
-    await order('COMMIT', txnId);
+    // The failed attempt is rolled back and retried with backoff, without waiting to be asked again.
     expect((await probe.waitFor('ACK', reply('ACK', txnId))).envelope?.body).toEqual({ outcome: 'COMMIT' });
+    expect(replyCount('ACK', txnId)).toBe(1);
+    expect(loggedWarnings.some((line) => line.includes(txnId) && line.includes('commit failed (attempt 1)') && line.includes('ledger unavailable'))).toBe(true);
     expect(recorder.calls.commit.get(txnId)).toBe(2);
+    expect(await logRow(txnId)).toMatchObject({ state: 'committed' });
     expect(await workRow(txnId)).toEqual({ state: 'done', item: 'retry' });
   });
 
