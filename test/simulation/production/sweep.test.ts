@@ -25,7 +25,7 @@ describe('production 2pc coordinator under simulation', () => {
     expect(summary.figures.replicaStarts).toBeGreaterThan(3 * 60);
   });
 
-  it('finishes every transaction after healing when only log writes fail and the runtime retries them', async () => {
+  it('is clean on the mutants\' seeds without a mutant (failing log writes, steady cluster)', async () => {
     const summary = await sweepProd(1, 6, { steps: 2000, faults: FAILING_WRITES_ONLY });
     expect(summary.failures.map((f) => `seed ${f.seed} ${f.violation.invariant}: ${f.violation.detail}`)).toEqual([]);
     expect(summary.figures.failed).toBeGreaterThan(100);
