@@ -1,0 +1,41 @@
+/**
+ * Deliberate bugs in the code around the 2PC core, patched in for one run only, to show that
+ * the production-code simulator catches them (a simulator that cannot fail proves nothing):
+ * - `send-before-persist`: the driver lets a step's messages go before its log writes are
+ *   durable, and forgets a write that failed (the durability rule broken in the driver);
+ * - `drop-failed-step`: the runtime drops a step that threw instead of retrying it.
+ */
+import { TwoPhaseDriver } from '../../../src/coordinator/two-phase.driver';
+import { TransactionRuntime } from '../../../src/runtime/transaction-runtime';
+
+export const MUTANTS = ['send-before-persist', 'drop-failed-step'] as const;
+export type Mutant = (typeof MUTANTS)[number];
+
+type Patchable = Record<string, unknown>;
+
+/** Applies `mutant`; returns the function that restores the production code. */
+export function applyMutant(mutant: Mutant): () => void {
+  const [target, name, replacement] = patchOf(mutant);
+  const original = target[name];
+  target[name] = replacement(original as (...args: unknown[]) => unknown);
+  return () => {
+    target[name] = original;
+  };
+}
+
+function patchOf(mutant: Mutant): [Patchable, string, (original: (...args: unknown[]) => unknown) => (...args: unknown[]) => unknown] {
+  switch (mutant) {
+    case 'send-before-persist':
+      return [
+        TwoPhaseDriver.prototype as unknown as Patchable,
+        'persist',
+        (original) =>
+          function (this: unknown, ...args: unknown[]) {
+            void Promise.resolve(original.apply(this, args)).catch(() => undefined);
+            return Promise.resolve(undefined);
+          },
+      ];
+    case 'drop-failed-step':
+      return [TransactionRuntime.prototype as unknown as Patchable, 'retryLater', () => () => undefined];
+  }
+}
