@@ -115,4 +115,13 @@ describe('two-phase coordinator (TwoPhase.tla TM actions)', () => {
     expect(kinds(last)).not.toContain('decide');
     expect(sendsIn(last)).toEqual(['rm1:Commit', 'rm2:Commit']);
   });
+
+  it('completes a recovered transaction whose every ack is logged but whose completion is not', () => {
+    const recovered: CoordinatorState = { ...initialCoordinatorState('t1', rms), tmState: 'committed', acked: [...rms] };
+    const { state, last } = run([{ type: 'recover' }], recovered);
+    expect(state.done).toBe(true);
+    expect(last).toEqual([{ kind: 'persist', record: { type: 'complete' } }]);
+    // The resend timer of an owner whose completion write failed finishes it the same way.
+    expect(run([{ type: 'timer', timer: 'resend' }], recovered).last).toEqual([{ kind: 'persist', record: { type: 'complete' } }]);
+  });
 });

@@ -143,13 +143,23 @@ function abortIfUndecided(state: CoordinatorState, reason: string, config: TmCon
   return decisionOf(state) === undefined ? makeDecision(state, 'ABORT', reason, config) : unchanged(state);
 }
 
+/**
+ * A decided transaction keeps telling the participants that have not acknowledged it; one
+ * whose every acknowledgement is logged but whose completion is not (that write failed, or the
+ * owner changed in between) is completed now, or nobody ever would.
+ */
+function finishDecided(state: CoordinatorState, config: TmConfig): CoordinatorStep {
+  if (state.acked.length === state.rms.length) return { state: { ...state, done: true }, effects: [persist({ type: 'complete' })] };
+  return { state, effects: [...sendDecisionToUnacked(state), setTimer('resend', config.resendIntervalMs)] };
+}
+
 function onTimer(state: CoordinatorState, timer: TmTimer, config: TmConfig): CoordinatorStep {
   switch (timer) {
     case 'prepareTimeout':
       return abortIfUndecided(state, 'prepare timed out', config);
     case 'resend':
       if (state.done || decisionOf(state) === undefined) return unchanged(state);
-      return { state, effects: [...sendDecisionToUnacked(state), setTimer('resend', config.resendIntervalMs)] };
+      return finishDecided(state, config);
     default:
       return assertNever(timer, 'timer');
   }
@@ -159,7 +169,7 @@ function onRecover(state: CoordinatorState, config: TmConfig): CoordinatorStep {
   if (state.done) return unchanged(state);
   // Presumed abort: a transaction without a logged decision is aborted after a crash.
   if (decisionOf(state) === undefined) return makeDecision(state, 'ABORT', 'coordinator recovered without a decision', config);
-  return { state, effects: [...sendDecisionToUnacked(state), setTimer('resend', config.resendIntervalMs)] };
+  return finishDecided(state, config);
 }
 
 export function step(state: CoordinatorState, input: CoordinatorInput, config: TmConfig): CoordinatorStep {

@@ -161,6 +161,10 @@ export class MemoryDecisionLog extends DecisionLogRepository {
     return renewed;
   }
 
+  async now(): Promise<number> {
+    return Date.now();
+  }
+
   async findUnfinishedIn(partitions: readonly number[]): Promise<TransactionEntity[]> {
     return [...this.rows.values()].filter((r) => r.completedAt === null && partitions.includes(r.partition)).map(copy);
   }

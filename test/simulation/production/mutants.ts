@@ -5,7 +5,7 @@
  *   durable, and forgets a write that failed (the durability rule broken in the driver);
  * - `drop-failed-step`: the runtime drops a step that threw instead of retrying it.
  */
-import { TwoPhaseDriver } from '../../../src/coordinator/two-phase.driver';
+import { TwoPhaseDriver } from '../../../src/coordinator/two-phase/two-phase.driver';
 import { TransactionRuntime } from '../../../src/runtime/transaction-runtime';
 
 export const MUTANTS = ['send-before-persist', 'drop-failed-step'] as const;

@@ -149,6 +149,9 @@ export class FaultyDecisionLog extends DecisionLogRepository {
   renewLeases(ownerId: string, partitions: readonly number[], leaseMs: number): Promise<number> {
     return this.call('renewLeases', true, () => this.inner.renewLeases(ownerId, partitions, leaseMs));
   }
+  now(): Promise<number> {
+    return this.call('now', false, () => this.inner.now());
+  }
   findUnfinishedIn(partitions: readonly number[]): Promise<TransactionEntity[]> {
     return this.call('findUnfinishedIn', false, () => this.inner.findUnfinishedIn(partitions));
   }

@@ -8,7 +8,7 @@
  * Producers (participants, and the replicas through SimPublisher) lose, duplicate and delay
  * messages on their way to the broker while faults are on, which reorders them.
  */
-import { PartitionOwnership } from '../../../src/coordinator/partition-ownership';
+import { PartitionOwnership } from '../../../src/transport/kafka/partition-ownership';
 import { Envelope } from '../../../src/transport/kafka/envelope';
 import { KafkaPublisher, OutboundMessage } from '../../../src/transport/kafka/kafka-publisher';
 import { Prng } from '../prng';

@@ -10,11 +10,11 @@
  */
 import { AppConfig } from '../../../src/config/app-config';
 import { DecisionWaiters } from '../../../src/coordinator/decision-waiters';
-import { PartitionOwnership } from '../../../src/coordinator/partition-ownership';
+import { PartitionOwnership } from '../../../src/transport/kafka/partition-ownership';
 import { ProtocolDriver, ProtocolDrivers } from '../../../src/coordinator/protocol-driver';
 import { DriverDependencies } from '../../../src/coordinator/protocol-driver.base';
 import { TakeoverService } from '../../../src/coordinator/takeover.service';
-import { TwoPhaseDriver } from '../../../src/coordinator/two-phase.driver';
+import { TwoPhaseDriver } from '../../../src/coordinator/two-phase/two-phase.driver';
 import { DecisionLogRepository } from '../../../src/decision-log/decision-log.repository';
 import { ParticipantRegistry } from '../../../src/registry/participant-registry.service';
 import { TransactionEvents } from '../../../src/telemetry/transaction-events';
