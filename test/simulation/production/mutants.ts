@@ -3,12 +3,16 @@
  * the production-code simulator catches them (a simulator that cannot fail proves nothing):
  * - `send-before-persist`: the driver lets a step's messages go before its log writes are
  *   durable, and forgets a write that failed (the durability rule broken in the driver);
- * - `drop-failed-step`: the runtime drops a step that threw instead of retrying it.
+ * - `drop-failed-step`: the runtime drops a step that threw instead of retrying it;
+ * - `participant-reply-before-commit`: the SDK's 2PC participant sends its vote or ack while
+ *   its row is still uncommitted (inside the step), so a commit that fails or a crash leaves
+ *   a YES in the coordinator's hands that the participant does not remember.
  */
 import { TwoPhaseDriver } from '../../../src/coordinator/two-phase/two-phase.driver';
 import { TransactionRuntime } from '../../../src/runtime/transaction-runtime';
+import { ParticipantDriver } from '../../../src/participant-sdk/participant.driver';
 
-export const MUTANTS = ['send-before-persist', 'drop-failed-step'] as const;
+export const MUTANTS = ['send-before-persist', 'drop-failed-step', 'participant-reply-before-commit'] as const;
 export type Mutant = (typeof MUTANTS)[number];
 
 type Patchable = Record<string, unknown>;
@@ -37,5 +41,17 @@ function patchOf(mutant: Mutant): [Patchable, string, (original: (...args: unkno
       ];
     case 'drop-failed-step':
       return [TransactionRuntime.prototype as unknown as Patchable, 'retryLater', () => () => undefined];
+    case 'participant-reply-before-commit':
+      return [
+        ParticipantDriver.prototype as unknown as Patchable,
+        'stepLocked',
+        (original) =>
+          async function (this: { options: { publish: (m: readonly unknown[]) => Promise<void> } }, ...args: unknown[]) {
+            const outcome = (await original.apply(this, args)) as { messages: readonly unknown[] } | undefined;
+            if (!outcome || outcome.messages.length === 0) return outcome;
+            await this.options.publish(outcome.messages);
+            return { ...outcome, messages: [] };
+          },
+      ];
   }
 }

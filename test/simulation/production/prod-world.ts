@@ -1,7 +1,8 @@
 /**
  * The world of the production-code simulator: coordinator replicas (sim-replica.ts) over one
  * shared decision log (memory-decision-log.ts) and a simulated Kafka (sim-kafka.ts), with
- * participants played by the 2PC RM core (sim-participants.ts), all on one fake timeline
+ * participants played by the participant SDK's production 2PC driver (sdk-participants.ts; or
+ * the bare RM core, sim-participants.ts), all on one fake timeline
  * (sim-time.ts). While faults are on, a chaos loop crashes, pauses and restarts replicas
  * and participants, moves partitions between replicas, and the ports fail, slow down and
  * lose writes and messages. The named invariants of src/protocols/invariants.ts are checked
@@ -19,7 +20,8 @@ import { TxnTrack } from '../tracker';
 import { MemoryDecisionLog } from './memory-decision-log';
 import { StorageFaults, StorageStats } from './process';
 import { NetworkFaults, SimKafka } from './sim-kafka';
-import { SimParticipants } from './sim-participants';
+import { ParticipantHooks, SimParticipants } from './sim-participants';
+import { SdkParticipants } from './sdk-participants';
 import { DriverFactory, SimReplica } from './sim-replica';
 import { SimClock } from './sim-time';
 
@@ -76,6 +78,8 @@ export interface WorldOptions {
   readonly faults: ProdFaults;
   readonly driver: DriverFactory;
   readonly transcript: boolean;
+  /** Who plays the participants: the SDK's production driver (default), or the bare 2PC RM core. */
+  readonly participants?: 'sdk' | 'core';
 }
 
 const LEASE_MS = 1000;
@@ -85,7 +89,7 @@ export class ProdWorld {
   readonly rng: Prng;
   readonly store = new MemoryDecisionLog();
   readonly kafka: SimKafka;
-  readonly participants: SimParticipants;
+  readonly participants: SimParticipants | SdkParticipants;
   readonly replicas: SimReplica[] = [];
   readonly tracks = new Map<string, TxnTrack>();
   readonly violations: ProdViolation[] = [];
@@ -106,12 +110,16 @@ export class ProdWorld {
     this.rng = new Prng(options.seed);
     const at = (ms: number, fire: () => void): (() => void) => clock.at(ms, fire);
     const rmNames = Array.from({ length: options.rms }, (_, i) => `rm${i + 1}`);
-    this.participants = new SimParticipants(rmNames, this.rng, at, 0.85, {
+    const hooks: ParticipantHooks = {
       record: (txnId, rm, kind) => this.onRmRecord(txnId, rm, kind),
       learn: (txnId, rm, decision) => this.track(txnId)?.learn(rm, decision),
       send: (envelope) => this.kafka.toCoordinators(envelope),
       log: (line) => this.log(line),
-    });
+    };
+    this.participants =
+      options.participants === 'core'
+        ? new SimParticipants(rmNames, this.rng, at, 0.85, hooks)
+        : new SdkParticipants(rmNames, this.rng, at, 0.85, hooks, () => (this.faultsOn && options.faults.storage.fail > 0 ? { fail: options.faults.storage.fail } : undefined));
     this.kafka = new SimKafka(options.partitions, this.rng, at, () => (this.faultsOn ? options.faults.network : undefined), (rm, e) => this.toRm(rm, e));
     this.store.onChange = (change) => this.onLogChange(change.kind, change.txnId);
     const topics = topicsFor('sim');

@@ -1,10 +1,10 @@
 /**
  * The production-code simulator in CI: the real 2PC driver, runtime, TakeoverService and
- * PartitionOwnership of three replicas, on fake time over a simulated decision log and Kafka.
- * A small sweep under every fault must keep the safety invariants and finish every transaction
- * after healing; a seed replays exactly;
- * and two deliberate bugs in the code around the core are caught (mutants.ts), while the
- * same seeds without the bug are clean.
+ * PartitionOwnership of three replicas, and the participant SDK's 2PC driver for every
+ * participant, on fake time over a simulated decision log, participant logs and Kafka. A
+ * small sweep under every fault must keep the safety invariants and finish every transaction
+ * after healing; a seed replays exactly; and three deliberate bugs in the code around the
+ * cores are caught (mutants.ts), while the same seeds without the bug are clean.
  */
 import { describe, expect, it } from 'vitest';
 import { runProdSeed, sweepProd } from './prod-run';
@@ -47,5 +47,10 @@ describe('production 2pc coordinator under simulation', () => {
   it('catches a runtime that drops a failed step instead of retrying it', async () => {
     const summary = await sweepProd(1, 6, { steps: 2000, faults: FAILING_WRITES_ONLY, mutant: 'drop-failed-step' });
     expect(summary.failures.some((f) => f.violation.invariant === 'termination')).toBe(true);
+  });
+
+  it('catches a participant SDK driver that replies before its step has committed', async () => {
+    const summary = await sweepProd(1, 6, { steps: 2000, faults: FAILING_WRITES_ONLY, mutant: 'participant-reply-before-commit' });
+    expect(summary.failures.some((f) => f.violation.invariant === 'validity' || f.violation.invariant === 'tcConsistent')).toBe(true);
   });
 });
